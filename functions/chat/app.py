@@ -1,0 +1,55 @@
+"""chat function: single-agent chat routes."""
+
+from mangum import Mangum
+
+from aether.agents.catalog import AGENTS
+from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, not_built
+from aether.services import chat
+
+app = create_app("chat")
+
+
+@app.post(f"{API_PREFIX}/chat/optimized")
+async def chat_optimized(
+    body: chat.ChatRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+) -> chat.ChatAnswer:
+    return await chat.chat(body, principal, invocation)
+
+
+@app.post(f"{API_PREFIX}/chat/quick")
+async def chat_quick(
+    body: chat.QuickRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+) -> chat.ChatAnswer:
+    return await chat.quick(body, principal, invocation)
+
+
+@app.post(f"{API_PREFIX}/chat/stream")
+async def chat_stream(principal: CurrentPrincipal) -> None:
+    not_built("streaming chat")
+
+
+@app.get(f"{API_PREFIX}/agents")
+async def agents(principal: CurrentPrincipal) -> dict[str, list[dict[str, str]]]:
+    return {
+        "agents": [
+            {"name": a.name, "role": a.role, "preferred_tier": a.preferred_tier} for a in AGENTS.values()
+        ]
+    }
+
+
+@app.get(f"{API_PREFIX}/conversations")
+async def conversations(principal: CurrentPrincipal) -> None:
+    not_built("conversation listing")
+
+
+@app.get(f"{API_PREFIX}/conversations/search")
+async def conversations_search(principal: CurrentPrincipal) -> None:
+    not_built("conversation search")
+
+
+@app.post(f"{API_PREFIX}/cache/clear")
+async def cache_clear(principal: CurrentPrincipal) -> None:
+    not_built("cache clearing")
+
+
+handler = Mangum(app, lifespan="off")

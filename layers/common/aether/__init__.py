@@ -1,0 +1,1 @@
+"""Aether: the shared layer of the Aether Lambda functions."""

@@ -1,0 +1,1 @@
+"""Caching of model answers."""

@@ -1,0 +1,95 @@
+"""Process-wide clients, created on first use and reused across warm invocations.
+
+Mangum keeps one event loop for the life of the execution environment, so the async
+clients created here stay bound to a loop that outlives every invocation.
+"""
+
+from typing import TYPE_CHECKING
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
+
+from aether.settings import get_settings
+
+if TYPE_CHECKING:
+    from groq import AsyncGroq
+
+__all__ = ["close_all", "groq", "mongo_client", "mongo_db", "redis"]
+
+_mongo: AsyncMongoClient | None = None
+_redis: Redis | None = None
+_groq: "AsyncGroq | None" = None
+
+
+def _secret(value: str, secret_arn: str) -> str:
+    """A configured value, or the Secrets Manager secret named by `secret_arn` (cached by Powertools)."""
+    if value or not secret_arn:
+        return value
+    from aws_lambda_powertools.utilities import parameters
+
+    return str(parameters.get_secret(secret_arn, max_age=300))
+
+
+def mongo_client() -> AsyncMongoClient:
+    global _mongo
+    if _mongo is None:
+        settings = get_settings()
+        url = _secret(settings.mongo_url, settings.mongo_url_secret_arn)
+        if not url:
+            raise RuntimeError("MONGO_URL or MONGO_URL_SECRET_ARN must be set")
+        _mongo = AsyncMongoClient(
+            url,
+            maxPoolSize=settings.mongo_max_pool_size,
+            minPoolSize=0,
+            serverSelectionTimeoutMS=settings.mongo_timeout_ms,
+            connectTimeoutMS=settings.mongo_timeout_ms,
+            appname="aether",
+        )
+    return _mongo
+
+
+def mongo_db() -> AsyncDatabase:
+    return mongo_client()[get_settings().mongo_db]
+
+
+def redis() -> Redis | None:
+    """The shared Redis client, or None when no REDIS_URL is configured."""
+    global _redis
+    settings = get_settings()
+    if _redis is None and settings.redis_url:
+        timeout = settings.redis_timeout_ms / 1000
+        _redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            client_name="aether",
+        )
+    return _redis
+
+
+def groq() -> "AsyncGroq":
+    """The Groq client; the SDK's own retries are off, the caller owns the retry policy."""
+    global _groq
+    if _groq is None:
+        from groq import AsyncGroq
+
+        settings = get_settings()
+        _groq = AsyncGroq(
+            api_key=_secret(settings.groq_api_key, settings.groq_api_key_secret_arn) or None,
+            base_url=settings.groq_base_url or None,
+            max_retries=0,
+        )
+    return _groq
+
+
+async def close_all() -> None:
+    """Close every client (tests and local tooling; Lambda never calls this)."""
+    global _mongo, _redis, _groq
+    if _mongo is not None:
+        await _mongo.close()
+    if _redis is not None:
+        await _redis.aclose()
+    if _groq is not None:
+        await _groq.close()
+    _mongo = _redis = _groq = None

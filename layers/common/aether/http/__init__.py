@@ -1,0 +1,16 @@
+"""The shared FastAPI app factory, auth, error model and input limits."""
+
+from aether.http.app import API_PREFIX, create_app, not_built
+from aether.http.auth import AdminPrincipal, CurrentPrincipal, Principal
+from aether.http.context import Invocation, RequestInvocation
+
+__all__ = [
+    "API_PREFIX",
+    "AdminPrincipal",
+    "CurrentPrincipal",
+    "Invocation",
+    "Principal",
+    "RequestInvocation",
+    "create_app",
+    "not_built",
+]

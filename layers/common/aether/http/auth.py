@@ -1,0 +1,59 @@
+"""The caller's identity, taken only from the API Gateway JWT authorizer's claims."""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from aether.errors import Forbidden, Unauthorized
+from aether.settings import get_settings
+
+__all__ = ["AdminPrincipal", "CurrentPrincipal", "Principal", "principal_from_claims"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    is_admin: bool
+
+
+def _as_list(value: Any) -> list[str]:
+    """Claim values as a list: a JSON array, or API Gateway's flattened "[a b]" string form."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1].replace(",", " ")
+    return text.split()
+
+
+def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
+    user_id = claims.get("sub")
+    if not user_id:
+        return None
+    settings = get_settings()
+    groups = _as_list(claims.get("cognito:groups")) + _as_list(claims.get("groups"))
+    scopes = _as_list(claims.get("scope")) + _as_list(claims.get("scp"))
+    is_admin = settings.admin_group in groups or settings.admin_scope in scopes
+    return Principal(user_id=str(user_id), is_admin=is_admin)
+
+
+def _principal(request: Request) -> Principal:
+    event = request.scope.get("aws.event") or {}
+    claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
+    principal = principal_from_claims(claims)
+    if principal is None:
+        raise Unauthorized("authentication required: no caller identity in the request")
+    return principal
+
+
+def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("this route is for administrators")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+AdminPrincipal = Annotated[Principal, Depends(_admin)]

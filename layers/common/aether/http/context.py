@@ -1,0 +1,44 @@
+"""What a route needs to know about the Lambda invocation: request id and deadline."""
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from aether.settings import get_settings
+
+__all__ = ["Invocation", "RequestInvocation", "request_id_of"]
+
+
+def request_id_of(scope: dict[str, Any]) -> str:
+    """API Gateway's request id (the `apigw-requestid` the caller sees), else a fresh one."""
+    event = scope.get("aws.event") or {}
+    request_id = event.get("requestContext", {}).get("requestId")
+    if not request_id:
+        state = scope.setdefault("state", {})
+        request_id = state.setdefault("request_id", uuid.uuid4().hex)
+    return str(request_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    request_id: str
+    deadline: float  # time.monotonic() value by which every upstream call must be done
+
+    def remaining_s(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def _invocation(request: Request) -> Invocation:
+    settings = get_settings()
+    budget_ms = settings.api_gateway_timeout_ms
+    context = request.scope.get("aws.context")
+    if context is not None:
+        budget_ms = min(budget_ms, context.get_remaining_time_in_millis())
+    deadline = time.monotonic() + (budget_ms - settings.deadline_margin_ms) / 1000
+    return Invocation(request_id=request_id_of(request.scope), deadline=deadline)
+
+
+RequestInvocation = Annotated[Invocation, Depends(_invocation)]

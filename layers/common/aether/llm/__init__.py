@@ -1,0 +1,1 @@
+"""Model catalog with prices, and the Groq chat client."""

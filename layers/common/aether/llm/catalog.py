@@ -1,0 +1,45 @@
+"""Groq production models and their prices, loaded from models.json (the one place they are kept)."""
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["MODELS", "PRICES_READ_ON", "TIERS", "Model", "Tier", "cost_usd"]
+
+Tier = Literal["small", "large"]
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    id: str
+    tier: Tier
+    input_per_million: Decimal
+    output_per_million: Decimal
+    context_window: int
+
+
+_DATA = json.loads((Path(__file__).with_name("models.json")).read_text())
+
+PRICES_READ_ON: str = _DATA["prices_read_on"]
+MODELS: dict[str, Model] = {
+    m["id"]: Model(
+        id=m["id"],
+        tier=m["tier"],
+        input_per_million=Decimal(str(m["input_per_million"])),
+        output_per_million=Decimal(str(m["output_per_million"])),
+        context_window=m["context_window"],
+    )
+    for m in _DATA["models"]
+}
+TIERS: dict[Tier, tuple[str, ...]] = {tier: tuple(ids) for tier, ids in _DATA["tiers"].items()}
+
+_MILLION = Decimal(1_000_000)
+
+
+def cost_usd(model_id: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """Input tokens x input price + output tokens x output price, in USD."""
+    model = MODELS[model_id]
+    cost = (prompt_tokens * model.input_per_million + completion_tokens * model.output_per_million) / _MILLION
+    return float(cost)

@@ -1,0 +1,223 @@
+"""Chat use cases: one agent answering, with history, cache and usage recording."""
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pydantic import BaseModel, Field, field_validator
+
+from aether.agents.catalog import AGENTS, DEFAULT_AGENT
+from aether.cache import responses
+from aether.http import Invocation, Principal
+from aether.llm.catalog import TIERS
+from aether.llm.client import Completion, complete
+from aether.settings import get_settings
+from aether.store import conversations, usage
+
+__all__ = ["ChatAnswer", "ChatRequest", "QuickRequest", "chat", "quick"]
+
+AGENT_CHOICES = ("auto", *AGENTS)
+
+
+class QuickRequest(BaseModel):
+    message: str
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=1, le=2048)
+
+    @field_validator("message")
+    @classmethod
+    def _message(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        limit = get_settings().max_message_chars
+        if len(value) > limit:
+            raise ValueError(f"is {len(value)} characters long; the limit is {limit}")
+        return value
+
+
+class ChatRequest(QuickRequest):
+    agent: str = "auto"
+    conversation_id: str | None = None
+    max_tokens: int = Field(1024, ge=1, le=8192)
+
+    @field_validator("agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        if value not in AGENT_CHOICES:
+            raise ValueError(f"unknown agent '{value}'; choose one of {', '.join(AGENT_CHOICES)}")
+        return value
+
+    @field_validator("conversation_id")
+    @classmethod
+    def _conversation_id(cls, value: str | None) -> str | None:
+        if value is not None and not ObjectId.is_valid(value):
+            raise ValueError("is not a conversation id (24 hexadecimal characters)")
+        return value
+
+
+class ChatAnswer(BaseModel):
+    content: str
+    agent: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    conversation_id: str | None
+    request_id: str
+    cached: bool = False
+    saved_cost_usd: float = 0.0
+
+
+def _resolve_agent(requested: str) -> str:
+    # Until intent routing lands, "auto" means the default agent.
+    return DEFAULT_AGENT if requested == "auto" else requested
+
+
+async def chat(request: ChatRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
+    started = time.perf_counter()
+    asked_at = datetime.now(UTC)
+    agent = AGENTS[_resolve_agent(request.agent)]
+    model = TIERS[agent.preferred_tier][0]
+    is_new = request.conversation_id is None
+    conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
+    history = (
+        []
+        if is_new
+        else await conversations.load_history(
+            principal.user_id, conversation_id, get_settings().history_limit
+        )
+    )
+    key = responses.key_for(
+        scope=principal.user_id,
+        agent=agent.name,
+        model=model,
+        prompt=request.message,
+        history=history,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+    )
+    cached = await responses.get(key)
+    if cached is not None:
+        completion = Completion(**{**cached, "latency_ms": 0.0})
+    else:
+        messages = [{"role": "system", "content": agent.system_prompt}, *history]
+        messages.append({"role": "user", "content": request.message})
+        completion = await complete(
+            model,
+            messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            invocation=invocation,
+        )
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    turn = conversations.Turn(
+        user_id=principal.user_id,
+        conversation_id=conversation_id,
+        is_new=is_new,
+        agent=agent.name,
+        model=completion.model,
+        user_message=request.message,
+        answer=completion.content,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        asked_at=asked_at,
+    )
+    writes: list[Any] = [
+        conversations.save_turn(turn),
+        usage.record(
+            _usage(
+                principal,
+                invocation,
+                "chat/optimized",
+                agent.name,
+                completion,
+                cached is not None,
+                latency_ms,
+                str(conversation_id),
+            )
+        ),
+    ]
+    if cached is None:
+        writes.append(responses.put(key, _cacheable(completion)))
+    await asyncio.gather(*writes)
+    return _answer(completion, agent.name, str(conversation_id), invocation, latency_ms, cached is not None)
+
+
+async def quick(request: QuickRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
+    """Small model, no history, no conversation: one model call and one usage record."""
+    started = time.perf_counter()
+    model = TIERS["small"][0]
+    agent = AGENTS[DEFAULT_AGENT]
+    completion = await complete(
+        model,
+        [{"role": "system", "content": agent.system_prompt}, {"role": "user", "content": request.message}],
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        invocation=invocation,
+    )
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    await usage.record(
+        _usage(principal, invocation, "chat/quick", agent.name, completion, False, latency_ms, None)
+    )
+    return _answer(completion, agent.name, None, invocation, latency_ms, False)
+
+
+def _cacheable(completion: Completion) -> dict[str, Any]:
+    return {
+        "content": completion.content,
+        "model": completion.model,
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "cost_usd": completion.cost_usd,
+    }
+
+
+def _usage(
+    principal: Principal,
+    invocation: Invocation,
+    endpoint: str,
+    agent: str,
+    completion: Completion,
+    from_cache: bool,
+    latency_ms: float,
+    conversation_id: str | None,
+) -> usage.UsageRecord:
+    return usage.UsageRecord(
+        user_id=principal.user_id,
+        endpoint=endpoint,
+        agent=agent,
+        model=completion.model,
+        prompt_tokens=0 if from_cache else completion.prompt_tokens,
+        completion_tokens=0 if from_cache else completion.completion_tokens,
+        cost_usd=0.0 if from_cache else completion.cost_usd,
+        latency_ms=latency_ms,
+        request_id=invocation.request_id,
+        cache_tier="l3" if from_cache else None,
+        conversation_id=conversation_id,
+    )
+
+
+def _answer(
+    completion: Completion,
+    agent: str,
+    conversation_id: str | None,
+    invocation: Invocation,
+    latency_ms: float,
+    from_cache: bool,
+) -> ChatAnswer:
+    return ChatAnswer(
+        content=completion.content,
+        agent=agent,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=0.0 if from_cache else completion.cost_usd,
+        latency_ms=latency_ms,
+        conversation_id=conversation_id,
+        request_id=invocation.request_id,
+        cached=from_cache,
+        saved_cost_usd=completion.cost_usd if from_cache else 0.0,
+    )

@@ -1,0 +1,53 @@
+"""Every environment variable Aether reads, typed, in one place."""
+
+import os
+from dataclasses import dataclass, fields
+from functools import cache
+
+__all__ = ["Settings", "get_settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Runtime configuration; field names are the environment variable names in lower case."""
+
+    mongo_url: str = ""
+    mongo_url_secret_arn: str = ""
+    mongo_db: str = "aether"
+    mongo_max_pool_size: int = 5
+    mongo_timeout_ms: int = 3000
+
+    redis_url: str = ""
+    redis_timeout_ms: int = 50
+
+    groq_api_key: str = ""
+    groq_api_key_secret_arn: str = ""
+    groq_base_url: str = ""
+
+    admin_group: str = "aether-admins"
+    admin_scope: str = "aether/admin"
+
+    max_message_chars: int = 8000
+    max_body_bytes: int = 64 * 1024
+    history_limit: int = 20
+    response_cache_ttl_s: int = 3600
+
+    api_gateway_timeout_ms: int = 30_000
+    deadline_margin_ms: int = 500
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            raw = env.get(field.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[field.name] = int(raw) if field.type is int else raw
+        return cls(**values)  # type: ignore[arg-type]
+
+
+@cache
+def get_settings() -> Settings:
+    """Settings of this execution environment, read once."""
+    return Settings.from_env()

@@ -1,0 +1,27 @@
+"""Usage records: one per model call or cache hit, the source of per-user analytics."""
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from aether import clients
+
+__all__ = ["UsageRecord", "record"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    user_id: str
+    endpoint: str
+    agent: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    request_id: str
+    cache_tier: str | None = None
+    conversation_id: str | None = None
+
+
+async def record(usage: UsageRecord) -> None:
+    await clients.mongo_db().usage.insert_one({**asdict(usage), "ts": datetime.now(UTC)})
