@@ -1,0 +1,1 @@
+"""Developer tooling for Aether, never deployed: `aether-local serve | invoke` and local stand-ins."""

@@ -1,0 +1,82 @@
+"""aether-local: run Aether's Lambda functions on this machine, as API Gateway and Lambda would."""
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from aether_local.devauth import DevAuth
+    from aether_local.server import LocalApi
+    from aether_local.stack import LocalStack
+
+    stack = LocalStack(Path(args.data_dir)).start()
+    auth = DevAuth()
+    try:
+        api = LocalApi(Path(args.template), auth, args.host, args.port)
+    except BaseException:
+        stack.stop()
+        raise
+    for note in stack.notes:
+        print(note)
+    print(f"Routes: {len(api.routes)} from {args.template}")
+    print(f"Dev token (user):  {auth.sign('local-user')}")
+    admin_group = os.environ.get("ADMIN_GROUP", "aether-admins")
+    print(f"Dev token (admin): {auth.sign('local-admin', groups=[admin_group])}")
+    print("These tokens are signed by this process only and are not accepted by deployed functions.")
+    print(f"Listening on {api.url}", flush=True)
+    try:
+        api.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.close()
+        stack.stop()
+
+
+def _invoke(args: argparse.Namespace) -> None:
+    from aether_local.lambda_host import FunctionHost
+    from aether_local.stack import LocalStack
+    from aether_local.template import read_template
+
+    specs = {route.function.name: route.function for route in read_template(Path(args.template))}
+    if args.function not in specs:
+        sys.exit(f"unknown function {args.function!r}; the template has {', '.join(sorted(specs))}")
+    event = json.loads(Path(args.event).read_text())
+    stack = LocalStack(Path(args.data_dir)).start()
+    try:
+        host = FunctionHost(specs[args.function])
+        response = host.invoke(event)
+        host.close()
+    finally:
+        stack.stop()
+    print(json.dumps(response, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="aether-local", description=__doc__)
+    parser.add_argument("--template", default="template.yaml")
+    parser.add_argument(
+        "--data-dir", default=".aether-local", help="where the embedded MongoDB keeps its data"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve every HttpApi route of the template over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.set_defaults(run=_serve)
+    invoke = commands.add_parser(
+        "invoke", help="invoke one function with an event file and print its response"
+    )
+    invoke.add_argument("function", help="function folder name: chat, multi_agent, analytics, dashboard")
+    invoke.add_argument("--event", required=True, help="API Gateway v2 event JSON file")
+    invoke.set_defaults(run=_invoke)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

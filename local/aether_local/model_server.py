@@ -1,0 +1,152 @@
+"""A local OpenAI-compatible chat completions server standing in for Groq.
+
+It serves `POST /openai/v1/chat/completions`, the path the groq SDK calls under its base_url.
+Without a script it answers as a clearly labelled offline model; tests script each reply
+(content, usage, delay, status, headers, hang). Every response is written in one send
+with TCP_NODELAY, so loopback latency figures are not distorted by Nagle's algorithm.
+"""
+
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["ModelServer", "Reply"]
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+@dataclass
+class Reply:
+    """One scripted answer. `content=None` means the default (labelled) answer."""
+
+    content: str | None = None
+    status: int = 200
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+
+
+def _tokens(text: str) -> int:
+    return max(1, len(text.split()))
+
+
+class ModelServer:
+    def __init__(self, label: str = "offline model") -> None:
+        self.label = label
+        self.requests: list[dict[str, Any]] = []
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._ids = itertools.count(1)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="model-server", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "ModelServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._released.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def script(self, *replies: Reply) -> None:
+        with self._lock:
+            self._script.extend(replies)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(body)
+            return self._script.popleft() if self._script else Reply()
+
+    def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        reply = self._next(body)
+        if reply.hang:
+            self._released.wait(600)
+        elif reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.status != 200:
+            error = {"error": {"message": f"scripted status {reply.status}", "type": "scripted"}}
+            return reply.status, reply.headers, json.dumps(error).encode()
+        messages = body.get("messages") or [{}]
+        question = str(messages[-1].get("content", ""))
+        content = reply.content
+        if content is None:
+            content = (
+                f"[{self.label}] This answer was not produced by a real model. You asked: {question[:200]}"
+            )
+        prompt_tokens = reply.prompt_tokens or sum(_tokens(str(m.get("content", ""))) for m in messages)
+        completion_tokens = reply.completion_tokens or _tokens(content)
+        payload = {
+            "id": f"chatcmpl-local-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "unknown"),
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+        return 200, reply.headers, json.dumps(payload).encode()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length)
+                if self.path.rstrip("/") != "/openai/v1/chat/completions":
+                    self._send(404, {}, b'{"error":{"message":"not found"}}')
+                    return
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    self._send(400, {}, b'{"error":{"message":"invalid JSON"}}')
+                    return
+                self._send(*server._answer(body))
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                head = [
+                    f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+                    "content-type: application/json",
+                    f"content-length: {len(body)}",
+                ]
+                head += [f"{k}: {v}" for k, v in headers.items()]
+                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+
+        return Handler

@@ -1,0 +1,101 @@
+"""`aether-local serve`: HTTP on loopback -> API Gateway v2 event -> the function's handler, in process."""
+
+import base64
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from aether_local.devauth import DevAuth
+from aether_local.events import http_api_event
+from aether_local.lambda_host import FunctionHost
+from aether_local.template import Route, read_template
+
+__all__ = ["LocalApi"]
+
+
+class LocalApi:
+    def __init__(self, template: Path, auth: DevAuth, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.routes = read_template(template)
+        self.auth = auth
+        self.hosts: dict[str, FunctionHost] = {}
+        for route in self.routes:
+            self.hosts.setdefault(route.function.name, FunctionHost(route.function))
+        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            params = route.match(method, path)
+            if params is not None:
+                return route, params
+        return None
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        for host in self.hosts.values():
+            host.close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                url = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                found = api.find(self.command, url.path)
+                if found is None:
+                    self._send(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
+                    return
+                route, params = found
+                claims = None
+                if route.authorized:
+                    claims = api.auth.verify(self.headers.get("authorization"))
+                    if claims is None:
+                        self._send(401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}')
+                        return
+                event = http_api_event(
+                    method=self.command,
+                    path=url.path,
+                    query=url.query,
+                    headers=dict(self.headers.items()),
+                    body=body,
+                    route_key=route.route_key,
+                    path_parameters=params,
+                    claims=claims,
+                    source_ip=self.client_address[0],
+                )
+                response = api.hosts[route.function.name].invoke(event)
+                payload = response.get("body") or ""
+                data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+                headers = dict(response.get("headers") or {})
+                self._send(int(response.get("statusCode", 200)), headers, data, response.get("cookies") or [])
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+            def _send(
+                self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] = ()
+            ) -> None:
+                lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
+                headers = {k.lower(): v for k, v in headers.items()}
+                headers["content-length"] = str(len(body))
+                lines += [f"{k}: {v}" for k, v in headers.items()]
+                lines += [f"set-cookie: {c}" for c in cookies]
+                self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+        return Handler
