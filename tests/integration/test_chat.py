@@ -1,0 +1,131 @@
+"""The chat function through its real Lambda handler, with real Mongo, Redis and the groq SDK."""
+
+from bson import ObjectId
+
+from aether.llm.catalog import TIERS, cost_usd
+from aether_local.model_server import Reply
+from tests.conftest import event, invoke
+
+
+def test_new_conversation_answers_and_stores_conversation_messages_and_usage(model, db, user):
+    # Given a model that answers with known usage
+    model.script(Reply(content="Use limit and offset.", prompt_tokens=120, completion_tokens=30))
+    # When the user asks without a conversation id
+    evt = event("POST", "/chat/optimized", {"message": "How do I paginate in FastAPI?"}, sub=user)
+    status, body = invoke("chat", evt)
+    # Then the answer carries the model's content, tokens and the catalog price
+    assert status == 200, body
+    assert body["content"] == "Use limit and offset."
+    assert body["agent"] == "dev"
+    assert body["model"] == TIERS["large"][0]
+    assert (body["prompt_tokens"], body["completion_tokens"]) == (120, 30)
+    assert body["cost_usd"] == cost_usd(TIERS["large"][0], 120, 30)
+    assert body["request_id"] == evt["requestContext"]["requestId"]
+    assert body["cached"] is False
+    # And the model got the agent's system prompt and the question
+    sent = model.requests[-1]
+    assert sent["model"] == TIERS["large"][0]
+    assert sent["messages"][0]["role"] == "system"
+    assert sent["messages"][-1] == {"role": "user", "content": "How do I paginate in FastAPI?"}
+    # And Mongo holds the conversation, both messages and one usage record
+    conversation_id = ObjectId(body["conversation_id"])
+    conversation = db.conversations.find_one({"_id": conversation_id})
+    assert conversation["user_id"] == user and conversation["message_count"] == 2
+    messages = list(db.messages.find({"conversation_id": conversation_id}).sort("created_at", 1))
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["tokens"] == {"prompt": 120, "completion": 30}
+    usage = list(db.usage.find({"user_id": user}))
+    assert len(usage) == 1
+    assert usage[0]["cost_usd"] == body["cost_usd"] and usage[0]["request_id"] == body["request_id"]
+    assert usage[0]["endpoint"] == "chat/optimized" and usage[0]["cache_tier"] is None
+
+
+def test_follow_up_sends_history_and_extends_the_conversation(model, db, user):
+    model.script(Reply(content="First answer."), Reply(content="Second answer."))
+    _, first = invoke("chat", event("POST", "/chat/optimized", {"message": "Question one"}, sub=user))
+    follow_up = {"message": "Question two", "conversation_id": first["conversation_id"], "agent": "quinn"}
+    status, second = invoke("chat", event("POST", "/chat/optimized", follow_up, sub=user))
+    assert status == 200, second
+    assert second["conversation_id"] == first["conversation_id"]
+    assert second["agent"] == "quinn"
+    roles_and_content = [(m["role"], m["content"]) for m in model.requests[-1]["messages"][1:]]
+    assert roles_and_content == [
+        ("user", "Question one"),
+        ("assistant", "First answer."),
+        ("user", "Question two"),
+    ]
+    assert db.conversations.find_one({"_id": ObjectId(first["conversation_id"])})["message_count"] == 4
+
+
+def test_another_users_conversation_is_not_found(model, user):
+    _, mine = invoke("chat", event("POST", "/chat/optimized", {"message": "private"}, sub=user))
+    calls = len(model.requests)
+    status, body = invoke(
+        "chat",
+        event(
+            "POST",
+            "/chat/optimized",
+            {"message": "x", "conversation_id": mine["conversation_id"]},
+            sub="other",
+        ),
+    )
+    assert status == 404
+    assert body["error"]["code"] == "not_found"
+    assert len(model.requests) == calls
+
+
+def test_repeated_question_is_answered_from_cache_and_still_recorded(model, db, user):
+    model.script(Reply(content="Cached answer.", prompt_tokens=50, completion_tokens=10))
+    question = {"message": "What is  a   Lambda layer?"}
+    _, first = invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    calls = len(model.requests)
+    status, second = invoke(
+        "chat", event("POST", "/chat/optimized", {"message": "what is a lambda layer?"}, sub=user)
+    )
+    assert status == 200
+    assert len(model.requests) == calls
+    assert second["content"] == "Cached answer."
+    assert second["cached"] is True and second["cost_usd"] == 0
+    assert second["saved_cost_usd"] == first["cost_usd"] > 0
+    records = list(db.usage.find({"user_id": user}).sort("ts", 1))
+    assert [r["cache_tier"] for r in records] == [None, "l3"]
+    assert records[1]["cost_usd"] == 0
+
+
+def test_cache_is_per_user(model, user):
+    question = {"message": "same words from two users"}
+    invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    calls = len(model.requests)
+    _, other = invoke("chat", event("POST", "/chat/optimized", question, sub=user + "-other"))
+    assert other["cached"] is False
+    assert len(model.requests) == calls + 1
+
+
+def test_quick_uses_the_small_model_without_history_or_conversation(model, db, user):
+    status, body = invoke(
+        "chat", event("POST", "/chat/quick", {"message": "What is a list comprehension?"}, sub=user)
+    )
+    assert status == 200, body
+    assert body["model"] == TIERS["small"][0]
+    assert body["conversation_id"] is None
+    assert len(model.requests[-1]["messages"]) == 2
+    assert db.conversations.count_documents({"user_id": user}) == 0
+    assert [r["endpoint"] for r in db.usage.find({"user_id": user})] == ["chat/quick"]
+
+
+def test_model_failure_is_a_502_without_internal_details(model, db, user):
+    model.script(Reply(status=500))
+    status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "will fail"}, sub=user))
+    assert status == 502
+    assert set(body["error"]) == {"code", "message", "request_id"}
+    assert "scripted" not in body["error"]["message"] and "Traceback" not in body["error"]["message"]
+    assert db.usage.count_documents({"user_id": user}) == 0
+    assert db.conversations.count_documents({"user_id": user}) == 0
+
+
+def test_model_that_hangs_meets_the_deadline_with_a_504(model, user):
+    model.script(Reply(hang=True))
+    # A Lambda with 1 s left and the 0.5 s margin leaves the model 0.5 s.
+    status, body = invoke("chat", event("POST", "/chat/quick", {"message": "hang"}, sub=user), timeout_s=1)
+    assert status == 504
+    assert body["error"]["code"] == "deadline_exceeded"
