@@ -1,6 +1,7 @@
 """aether-local: run Aether's Lambda functions on this machine, as API Gateway and Lambda would."""
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -48,11 +49,13 @@ def _invoke(args: argparse.Namespace) -> None:
         sys.exit(f"unknown function {args.function!r}; the template has {', '.join(sorted(specs))}")
     event = json.loads(Path(args.event).read_text())
     stack = LocalStack(Path(args.data_dir)).start()
+    host = FunctionHost(specs[args.function])
     try:
-        host = FunctionHost(specs[args.function])
-        response = host.invoke(event)
-        host.close()
+        # Like `sam local invoke`: the function's logs go to stderr, its response to stdout.
+        with contextlib.redirect_stdout(sys.stderr):
+            response = host.invoke(event)
     finally:
+        host.close()
         stack.stop()
     print(json.dumps(response, indent=2))
 

@@ -1,0 +1,126 @@
+"""`aether-local` end to end: the runner over HTTP, and `invoke` with the sample events."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+
+AETHER_LOCAL = [sys.executable, "-m", "aether_local.cli"]
+
+
+def _env(environment: dict[str, str], **changes: str | None) -> dict[str, str]:
+    env = {**os.environ, **environment}
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@pytest.fixture(scope="module")
+def local_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`aether-local serve` on a free port, with no Groq key: the offline model answers."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*AETHER_LOCAL, "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=_env(environment, GROQ_API_KEY=None, GROQ_BASE_URL=None),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    info: dict[str, str] = {}
+    for line in process.stdout:
+        if line.startswith("Dev token (user):"):
+            info["user"] = line.split()[-1]
+        elif line.startswith("Dev token (admin):"):
+            info["admin"] = line.split()[-1]
+        elif line.startswith("Model:"):
+            info["model"] = line
+        elif line.startswith("Listening on "):
+            info["url"] = line.split()[-1]
+            break
+    assert "url" in info, "aether-local serve did not start"
+    yield info
+    process.terminate()
+    process.wait(10)
+
+
+def _call(api: dict[str, str], method: str, path: str, body: Any = None, token: str | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{api['url']}/api/ai/v4{path}", data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_chat_over_http_with_a_dev_token_answers_from_the_offline_model(local_api):
+    assert "OFFLINE" in local_api["model"]
+    status, body = _call(
+        local_api, "POST", "/chat/optimized", {"message": "Hello from curl"}, local_api["user"]
+    )
+    assert status == 200, body
+    assert body["content"].startswith("[offline model")
+    assert "not produced by a real model" in body["content"]
+    assert body["conversation_id"]
+    status, again = _call(
+        local_api,
+        "POST",
+        "/chat/optimized",
+        {"message": "And again", "conversation_id": body["conversation_id"]},
+        local_api["user"],
+    )
+    assert status == 200 and again["conversation_id"] == body["conversation_id"]
+
+
+def test_runner_enforces_auth_like_the_jwt_authorizer(local_api):
+    assert _call(local_api, "POST", "/chat/optimized", {"message": "hi"}) == (
+        401,
+        {"message": "Unauthorized"},
+    )
+    status, _ = _call(local_api, "POST", "/chat/optimized", {"message": "hi"}, local_api["user"] + "x")
+    assert status == 401
+    status, body = _call(local_api, "GET", "/performance/dashboard", token=local_api["user"])
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+    status, body = _call(local_api, "GET", "/performance/dashboard", token=local_api["admin"])
+    assert status == 501
+    status, _ = _call(local_api, "GET", "/health/detailed")
+    assert status == 501  # public route: reaches the function without a token
+
+
+def test_unknown_route_is_404(local_api):
+    status, body = _call(local_api, "GET", "/nope", token=local_api["user"])
+    assert status == 404 and body == {"message": "Not Found"}
+
+
+@pytest.mark.parametrize("event_file", sorted(p.name for p in (ROOT / "events").glob("*.json")))
+def test_invoke_runs_each_sample_event_through_its_function(environment, event_file):
+    function = "multi_agent" if event_file.startswith("multi_agent") else event_file.split("_")[0]
+    result = subprocess.run(
+        [*AETHER_LOCAL, "invoke", function, "--event", str(Path("events") / event_file)],
+        cwd=ROOT,
+        env=_env(environment),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    response = json.loads(result.stdout)
+    body = json.loads(response["body"])
+    expected = 200 if event_file in {"chat_optimized.json", "chat_quick.json", "chat_agents.json"} else 501
+    assert response["statusCode"] == expected, body
