@@ -19,6 +19,7 @@ class Settings:
 
     redis_url: str = ""
     redis_timeout_ms: int = 50
+    redis_retry_after_s: int = 5
 
     groq_api_key: str = ""
     groq_api_key_secret_arn: str = ""
@@ -32,6 +33,16 @@ class Settings:
     history_limit: int = 20
     response_cache_ttl_s: int = 3600
 
+    cache_l1_size: int = 10_000
+    cache_l1_ttl_s: int = 300
+    cache_l2_size: int = 5_000
+    cache_l2_ttl_s: int = 1_800
+    cache_max_value_bytes: int = 256 * 1024
+    cache_version_ttl_ms: int = 1_000
+    cache_lock_ms: int = 10_000
+    cache_lock_poll_ms: int = 25
+    cache_shared_scope: bool = False
+
     api_gateway_timeout_ms: int = 30_000
     deadline_margin_ms: int = 500
 
@@ -43,7 +54,10 @@ class Settings:
             raw = env.get(field.name.upper())
             if raw is None or raw == "":
                 continue
-            values[field.name] = int(raw) if field.type is int else raw
+            if field.type is bool:
+                values[field.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            else:
+                values[field.name] = int(raw) if field.type is int else raw
         return cls(**values)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,232 @@
+"""The tiered cache: L1 (hot, shared keys) -> L2 (per-user session) -> L3 (Redis, all environments).
+
+Keys live in namespaces (a user, or "shared"). Each namespace has a version number in Redis that
+is part of every key, so clearing a namespace is one INCR: entries of older versions, in any
+environment's L1/L2 or in Redis, can no longer be reached. An environment re-reads a version at
+most every `version_ttl_s` (the bound on cross-environment staleness); the read is folded into
+the L3 lookup, so it costs no extra round trip.
+
+Concurrent identical misses are coalesced: one computation per environment (single-flight), and
+across environments a short Redis lock taken in the same round trip as the lookup; the others
+wait for its value for a bounded time and compute themselves if the holder disappears.
+"""
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from aether import clients
+from aether.cache.memory import MemoryTier
+from aether.cache.redis_tier import RedisTier
+from aether.settings import Settings
+
+__all__ = ["Lookup", "TierName", "TieredCache"]
+
+TierName = Literal["l1", "l2", "l3"]
+ALL_TIERS: tuple[TierName, ...] = ("l1", "l2", "l3")
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    value: bytes
+    tier: str | None  # the tier that answered; "single_flight" for a shared in-flight result; None: computed
+
+
+class TieredCache:
+    def __init__(self, settings: Settings, redis: Callable[[], Redis | None] = clients.redis) -> None:
+        self.l1 = MemoryTier(settings.cache_l1_size, settings.cache_l1_ttl_s)
+        self.l2 = MemoryTier(settings.cache_l2_size, settings.cache_l2_ttl_s)
+        self.l3 = RedisTier(redis, settings.redis_retry_after_s)
+        self.max_value_bytes = settings.cache_max_value_bytes
+        self.version_ttl_s = settings.cache_version_ttl_ms / 1000
+        self.lock_ms = settings.cache_lock_ms
+        self.lock_poll_s = settings.cache_lock_poll_ms / 1000
+        self.counters: Counter[str] = Counter()
+        self._versions: dict[str, tuple[int, float]] = {}
+        self._flights: dict[str, asyncio.Future[Lookup]] = {}
+
+    # Keys -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _prefix(namespace: str) -> str:
+        return f"aether:{{{namespace}}}:v"  # the hash tag keeps a namespace in one cluster slot
+
+    def _key(self, namespace: str, version: int, digest: str) -> str:
+        return f"{self._prefix(namespace)}{version}:{digest}"
+
+    def _known_version(self, namespace: str) -> int | None:
+        known = self._versions.get(namespace)
+        if known is None or time.monotonic() - known[1] >= self.version_ttl_s:
+            return None
+        return known[0]
+
+    # Reads ----------------------------------------------------------------------------------
+
+    def _from_memory(self, key: str, tiers: tuple[TierName, ...]) -> Lookup | None:
+        for name, tier in (("l1", self.l1), ("l2", self.l2)):
+            if name not in tiers:
+                continue
+            value = tier.get(key)
+            if value is not None:
+                self.counters[f"{name}_hit"] += 1
+                if name == "l2" and "l1" in tiers:
+                    self.l1.set(key, value)
+                return Lookup(value, name)
+            self.counters[f"{name}_miss"] += 1
+        return None
+
+    async def get_or_compute(
+        self,
+        namespace: str,
+        digest: str,
+        compute: Callable[[], Awaitable[bytes]],
+        *,
+        ttl_s: int,
+        tiers: tuple[TierName, ...] = ALL_TIERS,
+        deadline: float | None = None,
+    ) -> Lookup:
+        """The cached value, or `compute()`'s, written through to `tiers`; identical misses coalesce."""
+        version = self._known_version(namespace)
+        if version is not None:
+            hit = self._from_memory(self._key(namespace, version, digest), tiers)
+            if hit is not None:
+                return hit
+        flight_key = f"{namespace}:{digest}"
+        flight = self._flights.get(flight_key)
+        if flight is not None:
+            self.counters["single_flight"] += 1
+            return Lookup((await asyncio.shield(flight)).value, "single_flight")
+        future: asyncio.Future[Lookup] = asyncio.get_running_loop().create_future()
+        self._flights[flight_key] = future
+        try:
+            result = await self._lookup_or_compute(
+                namespace, digest, version, compute, ttl_s, tiers, deadline
+            )
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: followers re-raise it, nobody logs it as unhandled
+            raise
+        finally:
+            del self._flights[flight_key]
+
+    async def _lookup_or_compute(
+        self,
+        namespace: str,
+        digest: str,
+        version: int | None,
+        compute: Callable[[], Awaitable[bytes]],
+        ttl_s: int,
+        tiers: tuple[TierName, ...],
+        deadline: float | None,
+    ) -> Lookup:
+        token = secrets.token_hex(8)
+        read = None
+        if "l3" in tiers:
+            read = await self.l3.read(
+                f"{self._prefix(namespace)}er", self._prefix(namespace), f":{digest}", token, self.lock_ms
+            )
+        if read is None:  # no L3: only memory, with the last version known (or 0)
+            self.counters["l3_unavailable" if "l3" in tiers else "l3_skipped"] += 1
+            version = version if version is not None else self._versions.get(namespace, (0, 0.0))[0]
+            return await self._memory_or_compute(namespace, version, digest, compute, ttl_s, tiers)
+        version, value, locked = read
+        self._versions[namespace] = (version, time.monotonic())
+        key = self._key(namespace, version, digest)
+        if value is not None:
+            self.counters["l3_hit"] += 1
+            self._promote(key, value, ttl_s, tiers)
+            return Lookup(value, "l3")
+        self.counters["l3_miss"] += 1
+        hit = self._from_memory(key, tiers)
+        if hit is not None:  # rare: Redis evicted what memory still holds
+            if locked:
+                await self.l3.call(lambda r: r.delete(f"{key}:lock"))
+            return hit
+        if not locked:
+            waited = await self._wait_for_holder(key, deadline)
+            if waited is not None:
+                self._promote(key, waited, ttl_s, tiers)
+                return Lookup(waited, "l3")
+        value = await compute()
+        await self._write(key, value, ttl_s, tiers, release_lock=locked)
+        return Lookup(value, None)
+
+    async def _memory_or_compute(
+        self,
+        namespace: str,
+        version: int,
+        digest: str,
+        compute: Callable[[], Awaitable[bytes]],
+        ttl_s: int,
+        tiers: tuple[TierName, ...],
+    ) -> Lookup:
+        key = self._key(namespace, version, digest)
+        hit = self._from_memory(key, tiers)
+        if hit is not None:
+            return hit
+        value = await compute()
+        self._promote(key, value, ttl_s, tiers)
+        return Lookup(value, None)
+
+    async def _wait_for_holder(self, key: str, deadline: float | None) -> bytes | None:
+        """Poll L3 while another environment holds the fill lock; None if it gives up or dies."""
+        limit = time.monotonic() + self.lock_ms / 1000
+        if deadline is not None:
+            limit = min(limit, deadline)
+        while time.monotonic() < limit:
+            await asyncio.sleep(self.lock_poll_s)
+            state = await self.l3.call(lambda r: r.mget(key, f"{key}:lock"))
+            if state is None:
+                return None
+            value, lock = state
+            if value is not None:
+                self.counters["l3_lock_waited"] += 1
+                return value
+            if lock is None:
+                return None
+        return None
+
+    # Writes ---------------------------------------------------------------------------------
+
+    def _promote(self, key: str, value: bytes, ttl_s: int, tiers: tuple[TierName, ...]) -> None:
+        if len(value) > self.max_value_bytes:
+            return
+        if "l1" in tiers:
+            self.l1.set(key, value, ttl_s)
+        if "l2" in tiers:
+            self.l2.set(key, value, ttl_s)
+
+    async def _write(
+        self, key: str, value: bytes, ttl_s: int, tiers: tuple[TierName, ...], release_lock: bool
+    ) -> None:
+        if len(value) > self.max_value_bytes:
+            self.counters["too_large"] += 1
+            if release_lock:
+                await self.l3.call(lambda r: r.delete(f"{key}:lock"))
+            return
+        self._promote(key, value, ttl_s, tiers)
+        if "l3" in tiers:
+
+            async def store(client: Redis) -> None:
+                pipe = client.pipeline(transaction=False)
+                pipe.set(key, value, ex=ttl_s)
+                if release_lock:
+                    pipe.delete(f"{key}:lock")
+                await pipe.execute()
+
+            await self.l3.call(store)
+
+    async def clear(self, namespace: str) -> None:
+        """Make every entry of `namespace` unreachable, in this and every other environment."""
+        version = await self.l3.call(lambda r: r.incr(f"{self._prefix(namespace)}er"))
+        if version is None:  # Redis unavailable: at least this environment forgets
+            version = self._versions.get(namespace, (0, 0.0))[0] + 1
+        self._versions[namespace] = (int(version), time.monotonic())
