@@ -2,7 +2,6 @@
 
 from mangum import Mangum
 
-from aether.agents.catalog import AGENTS
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, not_built
 from aether.services import chat
 
@@ -30,11 +29,7 @@ async def chat_stream(principal: CurrentPrincipal) -> None:
 
 @app.get(f"{API_PREFIX}/agents")
 async def agents(principal: CurrentPrincipal) -> dict[str, list[dict[str, str]]]:
-    return {
-        "agents": [
-            {"name": a.name, "role": a.role, "preferred_tier": a.preferred_tier} for a in AGENTS.values()
-        ]
-    }
+    return await chat.agents()
 
 
 @app.get(f"{API_PREFIX}/conversations")
@@ -48,8 +43,8 @@ async def conversations_search(principal: CurrentPrincipal) -> None:
 
 
 @app.post(f"{API_PREFIX}/cache/clear")
-async def cache_clear(principal: CurrentPrincipal) -> None:
-    not_built("cache clearing")
+async def cache_clear(principal: CurrentPrincipal) -> dict[str, str]:
+    return await chat.clear_cache(principal)
 
 
 handler = Mangum(app, lifespan="off")

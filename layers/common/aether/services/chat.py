@@ -1,6 +1,7 @@
 """Chat use cases: one agent answering, with history, cache and usage recording."""
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -9,14 +10,15 @@ from bson import ObjectId
 from pydantic import BaseModel, Field, field_validator
 
 from aether.agents.catalog import AGENTS, DEFAULT_AGENT
-from aether.cache import responses
+from aether.cache import get_cache, responses
+from aether.cache.decorator import cached
 from aether.http import Invocation, Principal
 from aether.llm.catalog import TIERS
 from aether.llm.client import Completion, complete
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
-__all__ = ["ChatAnswer", "ChatRequest", "QuickRequest", "chat", "quick"]
+__all__ = ["ChatAnswer", "ChatRequest", "QuickRequest", "agents", "chat", "clear_cache", "quick"]
 
 AGENT_CHOICES = ("auto", *AGENTS)
 
@@ -68,6 +70,7 @@ class ChatAnswer(BaseModel):
     conversation_id: str | None
     request_id: str
     cached: bool = False
+    cache_tier: str | None = None
     saved_cost_usd: float = 0.0
 
 
@@ -90,19 +93,11 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
             principal.user_id, conversation_id, get_settings().history_limit
         )
     )
-    key = responses.key_for(
-        scope=principal.user_id,
-        agent=agent.name,
-        model=model,
-        prompt=request.message,
-        history=history,
-        temperature=request.temperature,
-        max_tokens=request.max_tokens,
-    )
-    cached = await responses.get(key)
-    if cached is not None:
-        completion = Completion(**{**cached, "latency_ms": 0.0})
-    else:
+    settings = get_settings()
+    scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
+    computed: list[Completion] = []
+
+    async def ask_model() -> bytes:
         messages = [{"role": "system", "content": agent.system_prompt}, *history]
         messages.append({"role": "user", "content": request.message})
         completion = await complete(
@@ -112,6 +107,26 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
             max_tokens=request.max_tokens,
             invocation=invocation,
         )
+        computed.append(completion)
+        return json.dumps(_cacheable(completion), separators=(",", ":")).encode()
+
+    lookup = await get_cache().get_or_compute(
+        scope,
+        responses.digest(
+            agent=agent.name,
+            model=model,
+            prompt=request.message,
+            history=history,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+        ),
+        ask_model,
+        ttl_s=settings.response_cache_ttl_s,
+        tiers=("l1", "l3") if scope == "shared" else ("l2", "l3"),
+        deadline=invocation.deadline,
+    )
+    completion = computed[0] if computed else Completion(**json.loads(lookup.value), latency_ms=0.0)
+    cache_tier = None if computed else lookup.tier
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     turn = conversations.Turn(
         user_id=principal.user_id,
@@ -125,25 +140,18 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         completion_tokens=completion.completion_tokens,
         asked_at=asked_at,
     )
-    writes: list[Any] = [
-        conversations.save_turn(turn),
-        usage.record(
-            _usage(
-                principal,
-                invocation,
-                "chat/optimized",
-                agent.name,
-                completion,
-                cached is not None,
-                latency_ms,
-                str(conversation_id),
-            )
-        ),
-    ]
-    if cached is None:
-        writes.append(responses.put(key, _cacheable(completion)))
-    await asyncio.gather(*writes)
-    return _answer(completion, agent.name, str(conversation_id), invocation, latency_ms, cached is not None)
+    record = _usage(
+        principal,
+        invocation,
+        "chat/optimized",
+        agent.name,
+        completion,
+        cache_tier,
+        latency_ms,
+        str(conversation_id),
+    )
+    await asyncio.gather(conversations.save_turn(turn), usage.record(record))
+    return _answer(completion, agent.name, str(conversation_id), invocation, latency_ms, cache_tier)
 
 
 async def quick(request: QuickRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
@@ -160,9 +168,9 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     await usage.record(
-        _usage(principal, invocation, "chat/quick", agent.name, completion, False, latency_ms, None)
+        _usage(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
     )
-    return _answer(completion, agent.name, None, invocation, latency_ms, False)
+    return _answer(completion, agent.name, None, invocation, latency_ms, None)
 
 
 def _cacheable(completion: Completion) -> dict[str, Any]:
@@ -181,10 +189,11 @@ def _usage(
     endpoint: str,
     agent: str,
     completion: Completion,
-    from_cache: bool,
+    cache_tier: str | None,
     latency_ms: float,
     conversation_id: str | None,
 ) -> usage.UsageRecord:
+    from_cache = cache_tier is not None
     return usage.UsageRecord(
         user_id=principal.user_id,
         endpoint=endpoint,
@@ -195,7 +204,7 @@ def _usage(
         cost_usd=0.0 if from_cache else completion.cost_usd,
         latency_ms=latency_ms,
         request_id=invocation.request_id,
-        cache_tier="l3" if from_cache else None,
+        cache_tier=cache_tier,
         conversation_id=conversation_id,
     )
 
@@ -206,8 +215,9 @@ def _answer(
     conversation_id: str | None,
     invocation: Invocation,
     latency_ms: float,
-    from_cache: bool,
+    cache_tier: str | None,
 ) -> ChatAnswer:
+    from_cache = cache_tier is not None
     return ChatAnswer(
         content=completion.content,
         agent=agent,
@@ -219,5 +229,22 @@ def _answer(
         conversation_id=conversation_id,
         request_id=invocation.request_id,
         cached=from_cache,
+        cache_tier=cache_tier,
         saved_cost_usd=completion.cost_usd if from_cache else 0.0,
     )
+
+
+@cached(ttl=300, tiers=("l1",))
+async def agents() -> dict[str, list[dict[str, str]]]:
+    """The agent catalog as the API shows it (memoised in L1: it only changes with a deploy)."""
+    return {
+        "agents": [
+            {"name": a.name, "role": a.role, "preferred_tier": a.preferred_tier} for a in AGENTS.values()
+        ]
+    }
+
+
+async def clear_cache(principal: Principal) -> dict[str, str]:
+    """Make the caller's cached answers unreachable in every execution environment."""
+    await get_cache().clear(principal.user_id)
+    return {"cleared": "user", "user_id": principal.user_id}
