@@ -1,24 +1,26 @@
 """Process-wide clients, created on first use and reused across warm invocations.
 
+The client libraries are imported on first use too, which keeps them out of the import of a
+function module (see BENCHMARKS.md).
+
 Mangum keeps one event loop for the life of the execution environment, so the async
 clients created here stay bound to a loop that outlives every invocation.
 """
 
 from typing import TYPE_CHECKING
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-from redis.asyncio import Redis
-
 from aether.settings import get_settings
 
 if TYPE_CHECKING:
     from groq import AsyncGroq
+    from pymongo import AsyncMongoClient
+    from pymongo.asynchronous.database import AsyncDatabase
+    from redis.asyncio import Redis
 
 __all__ = ["close_all", "groq", "mongo_client", "mongo_db", "redis"]
 
-_mongo: AsyncMongoClient | None = None
-_redis: Redis | None = None
+_mongo: "AsyncMongoClient | None" = None
+_redis: "Redis | None" = None
 _groq: "AsyncGroq | None" = None
 
 
@@ -31,9 +33,11 @@ def _secret(value: str, secret_arn: str) -> str:
     return str(parameters.get_secret(secret_arn, max_age=300))
 
 
-def mongo_client() -> AsyncMongoClient:
+def mongo_client() -> "AsyncMongoClient":
     global _mongo
     if _mongo is None:
+        from pymongo import AsyncMongoClient
+
         settings = get_settings()
         url = _secret(settings.mongo_url, settings.mongo_url_secret_arn)
         if not url:
@@ -49,15 +53,17 @@ def mongo_client() -> AsyncMongoClient:
     return _mongo
 
 
-def mongo_db() -> AsyncDatabase:
+def mongo_db() -> "AsyncDatabase":
     return mongo_client()[get_settings().mongo_db]
 
 
-def redis() -> Redis | None:
+def redis() -> "Redis | None":
     """The shared Redis client, or None when no REDIS_URL is configured."""
     global _redis
     settings = get_settings()
     if _redis is None and settings.redis_url:
+        from redis.asyncio import Redis
+
         timeout = settings.redis_timeout_ms / 1000
         _redis = Redis.from_url(
             settings.redis_url,

@@ -7,11 +7,12 @@ start and the end of each incident, not every request.
 
 import time
 from collections.abc import Awaitable, Callable
-
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING
 
 from aether.telemetry import logger
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["RedisTier"]
 
@@ -31,7 +32,7 @@ return {version, value, locked}
 
 
 class RedisTier:
-    def __init__(self, client: Callable[[], Redis | None], retry_after_s: float = 5.0) -> None:
+    def __init__(self, client: "Callable[[], Redis | None]", retry_after_s: float = 5.0) -> None:
         self._client = client
         self.retry_after_s = retry_after_s
         self._down_until = 0.0
@@ -42,8 +43,10 @@ class RedisTier:
     def available(self) -> bool:
         return self._client() is not None and time.monotonic() >= self._down_until
 
-    async def call[T](self, operation: Callable[[Redis], Awaitable[T]]) -> T | None:
+    async def call[T](self, operation: "Callable[[Redis], Awaitable[T]]") -> T | None:
         """Run one Redis operation; None when Redis is not configured, marked down, or failing."""
+        from redis.exceptions import RedisError
+
         client = self._client()
         if client is None or time.monotonic() < self._down_until:
             return None
@@ -65,7 +68,7 @@ class RedisTier:
     ) -> tuple[int, bytes | None, bool] | None:
         """(namespace version, value, lock taken) in one round trip; None if Redis is unavailable."""
 
-        async def run(client: Redis) -> tuple[int, bytes | None, bool]:
+        async def run(client: "Redis") -> tuple[int, bytes | None, bool]:
             if self._read is None:
                 self._read = client.register_script(_READ)
             version, value, locked = await self._read(

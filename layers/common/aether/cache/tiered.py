@@ -17,14 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Literal
 
 from aether import clients
 from aether.cache.memory import MemoryTier
 from aether.cache.redis_tier import RedisTier
 from aether.settings import Settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 __all__ = ["Lookup", "TierName", "TieredCache"]
 
@@ -39,7 +40,7 @@ class Lookup:
 
 
 class TieredCache:
-    def __init__(self, settings: Settings, redis: Callable[[], Redis | None] = clients.redis) -> None:
+    def __init__(self, settings: Settings, redis: "Callable[[], Redis | None]" = clients.redis) -> None:
         self.l1 = MemoryTier(settings.cache_l1_size, settings.cache_l1_ttl_s)
         self.l2 = MemoryTier(settings.cache_l2_size, settings.cache_l2_ttl_s)
         self.l3 = RedisTier(redis, settings.redis_retry_after_s)
@@ -215,7 +216,7 @@ class TieredCache:
         self._promote(key, value, ttl_s, tiers)
         if "l3" in tiers:
 
-            async def store(client: Redis) -> None:
+            async def store(client: "Redis") -> None:
                 pipe = client.pipeline(transaction=False)
                 pipe.set(key, value, ex=ttl_s)
                 if release_lock:
