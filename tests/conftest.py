@@ -45,12 +45,12 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def start_redis_server() -> tuple[subprocess.Popen[str], str]:
-    """A throwaway redis-server on a free port; returns once it accepts connections."""
+def start_redis_server(port: int | None = None) -> tuple[subprocess.Popen[str], str]:
+    """A throwaway redis-server (on a free port by default); returns once it accepts connections."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("no Redis answers on 127.0.0.1:6379 and redis-server is not installed")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.PIPE,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from aether.telemetry import logger
+from aether.telemetry import count, logger
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -55,6 +55,7 @@ class RedisTier:
         except (RedisError, OSError) as exc:
             if self._down_until == 0.0:
                 self.incidents += 1
+                count("RedisIncidents", "tier", "l3")
                 logger.warning("redis unavailable; serving without L3", extra={"error": type(exc).__name__})
             self._down_until = time.monotonic() + self.retry_after_s
             return None

@@ -23,6 +23,7 @@ from aether import clients
 from aether.cache.memory import MemoryTier
 from aether.cache.redis_tier import RedisTier
 from aether.settings import Settings
+from aether.telemetry import count
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -93,6 +94,19 @@ class TieredCache:
         deadline: float | None = None,
     ) -> Lookup:
         """The cached value, or `compute()`'s, written through to `tiers`; identical misses coalesce."""
+        lookup = await self._get_or_compute(namespace, digest, compute, ttl_s, tiers, deadline)
+        count("CacheLookups", "result", lookup.tier or "miss")
+        return lookup
+
+    async def _get_or_compute(
+        self,
+        namespace: str,
+        digest: str,
+        compute: Callable[[], Awaitable[bytes]],
+        ttl_s: int,
+        tiers: tuple[TierName, ...],
+        deadline: float | None,
+    ) -> Lookup:
         version = self._known_version(namespace)
         if version is not None:
             hit = self._from_memory(self._key(namespace, version, digest), tiers)

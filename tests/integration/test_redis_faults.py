@@ -1,0 +1,103 @@
+"""Redis down or slow: answers keep coming from memory and the model, one incident, recovery."""
+
+import asyncio
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+import aether.cache
+from aether import clients
+from aether.cache.tiered import TieredCache
+from aether.settings import Settings, get_settings
+from tests.conftest import event, function, invoke, start_redis_server
+from tests.integration.test_tiered_cache import run
+
+
+def _emf_count(output: str, metric: str) -> int:
+    names = []
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+                names += [m["Name"] for m in directive["Metrics"]]
+    return names.count(metric)
+
+
+def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(capfd, caplog):
+    process, url = start_redis_server()
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+    async def scenario() -> tuple[int, list[str]]:
+        client = Redis.from_url(url, socket_timeout=0.05, socket_connect_timeout=0.05)
+        cache = TieredCache(replace(Settings(), redis_retry_after_s=0), redis=lambda: client)
+        calls: list[str] = []
+
+        async def compute(name: str) -> bytes:
+            calls.append(name)
+            return name.encode()
+
+        await cache.get_or_compute("u", "before", lambda: compute("before"), ttl_s=60, tiers=("l2", "l3"))
+        process.terminate()
+        process.wait(10)
+        # Redis is gone: ten new questions and a repeated one are all answered
+        for i in range(10):
+            lookup = await cache.get_or_compute("u", f"q{i}", lambda i=i: compute(f"q{i}"), ttl_s=60)
+            assert lookup.value == f"q{i}".encode()
+        repeated = await cache.get_or_compute(
+            "u", "before", lambda: compute("again"), ttl_s=60, tiers=("l2", "l3")
+        )
+        assert (repeated.value, repeated.tier) == (b"before", "l2")
+        incidents_while_down = cache.l3.incidents
+        # Redis comes back on the same address: L3 is used again without any restart of ours
+        restarted, _ = start_redis_server(port)
+        try:
+            await cache.get_or_compute("u", "after", lambda: compute("after"), ttl_s=60, tiers=("l3",))
+            stored = SyncRedis.from_url(url).keys("aether:{u}:v*:after")
+        finally:
+            restarted.terminate()
+            restarted.wait(10)
+        await client.aclose()
+        assert stored, "the value computed after recovery was written to Redis"
+        return incidents_while_down, calls
+
+    incidents, calls = run(scenario)
+    assert incidents == 1
+    assert calls == ["before", *(f"q{i}" for i in range(10)), "after"]
+    output = capfd.readouterr().out
+    assert _emf_count(output, "RedisIncidents") == 1
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages.count("redis unavailable; serving without L3") == 1
+    assert messages.count("redis available again") == 1
+
+
+@pytest.fixture
+def black_hole_redis(settings_env: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the handlers' Redis at a socket that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    function("chat")  # the environment's event loop exists before clients are dropped
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(clients.close_all())
+    aether.cache._cache = None
+    settings_env.setenv("REDIS_URL", f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+    get_settings.cache_clear()
+    yield
+    loop.run_until_complete(clients.close_all())
+    aether.cache._cache = None
+    listener.close()
+
+
+def test_chat_keeps_answering_when_redis_hangs(model, user, black_hole_redis):
+    question = {"message": "is redis needed?"}
+    status, first = invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    assert status == 200, first
+    assert first["cached"] is False
+    status, second = invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    assert status == 200
+    assert (second["cached"], second["cache_tier"]) == (True, "l2")
+    assert aether.cache.get_cache().l3.incidents == 1
