@@ -1,5 +1,7 @@
 """The chat function through its real Lambda handler, with real Mongo, Redis and the groq SDK."""
 
+import json
+
 from bson import ObjectId
 
 from aether.llm.catalog import TIERS, cost_usd
@@ -143,3 +145,32 @@ def test_cache_clear_makes_the_callers_answers_miss_and_leaves_others(model, use
     _, theirs = invoke("chat", event("POST", "/chat/optimized", question, sub=user + "-b"))
     assert mine["cached"] is False and theirs["cached"] is True
     assert len(model.requests) == calls + 1
+
+
+def test_shared_scope_serves_other_users_only_for_prompts_without_history(model, user, settings_env):
+    settings_env.setenv("CACHE_SHARED_SCOPE", "true")
+    from aether.settings import get_settings
+
+    get_settings.cache_clear()
+    question = {"message": "a question anyone could ask"}
+    _, first = invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    _, other = invoke("chat", event("POST", "/chat/optimized", question, sub=user + "-x"))
+    assert (first["cached"], other["cached"], other["cache_tier"]) == (False, True, "l1")
+    follow_up = {**question, "conversation_id": first["conversation_id"]}
+    calls = len(model.requests)
+    _, with_history = invoke("chat", event("POST", "/chat/optimized", follow_up, sub=user))
+    assert with_history["cached"] is False and len(model.requests) == calls + 1
+
+
+def test_each_lookup_emits_one_cache_metric_by_result(model, user, capfd):
+    question = {"message": "count my lookups"}
+    invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    invoke("chat", event("POST", "/chat/optimized", question, sub=user))
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    lookups = [x for x in lines if "CacheLookups" in x]
+    assert [x["result"] for x in lookups][0] == "miss"
+    assert [x["result"] for x in lookups][1:] in (["l2"], ["l3"])  # l3 if the version aged out
+    directive = lookups[0]["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "Aether"
+    assert directive["Dimensions"] == [["result"]]
+    assert directive["Metrics"] == [{"Name": "CacheLookups", "Unit": "Count"}]
