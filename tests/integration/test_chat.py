@@ -168,8 +168,8 @@ def test_each_lookup_emits_one_cache_metric_by_result(model, user, capfd):
     invoke("chat", event("POST", "/chat/optimized", question, sub=user))
     lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     lookups = [x for x in lines if "CacheLookups" in x]
-    assert [x["result"] for x in lookups][0] == "miss"
-    assert [x["result"] for x in lookups][1:] in (["l2"], ["l3"])  # l3 if the version aged out
+    results = [x["result"] for x in lookups]
+    assert results in (["miss", "l2"], ["miss", "l3"])  # l3 if the namespace version aged out
     directive = lookups[0]["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "Aether"
     assert directive["Dimensions"] == [["result"]]
