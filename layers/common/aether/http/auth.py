@@ -40,7 +40,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
     return Principal(user_id=str(user_id), is_admin=is_admin)
 
 
-def _principal(request: Request) -> Principal:
+async def _principal(request: Request) -> Principal:
     event = request.scope.get("aws.event") or {}
     claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
     principal = principal_from_claims(claims)
@@ -49,7 +49,7 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if not principal.is_admin:
         raise Forbidden("this route is for administrators")
     return principal

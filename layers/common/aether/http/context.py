@@ -31,7 +31,7 @@ class Invocation:
         return self.deadline - time.monotonic()
 
 
-def _invocation(request: Request) -> Invocation:
+async def _invocation(request: Request) -> Invocation:
     settings = get_settings()
     budget_ms = settings.api_gateway_timeout_ms
     context = request.scope.get("aws.context")
