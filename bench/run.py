@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ MONGO_DB = "aether_bench"
 CHAT_PATH = "/api/ai/v4/chat/optimized"
 QUICK_PATH = "/api/ai/v4/chat/quick"
 USER = "bench-user"
+CLIENT_LIBRARIES = "pymongo,redis.asyncio,groq"  # what aether.clients imports on first use
 
 IMPORT_RUNS = 15  # per module, each in a fresh interpreter
 WARM_UP = 30  # requests per kind before timing
@@ -86,7 +87,7 @@ spec = importlib.util.spec_from_file_location("bench_target", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 imported = time.perf_counter()
-for name in sys.argv[2:3] and sys.argv[2].split(","):
+for name in sys.argv[2].split(",") if len(sys.argv) > 2 else []:
     importlib.import_module(name)
 preloaded = time.perf_counter()
 response = module.handler(event, Context())
@@ -190,10 +191,6 @@ def audit_imports() -> dict[str, Any]:
     return result
 
 
-# The client libraries aether.clients imports on first use.
-CLIENT_LIBRARIES = "pymongo,redis.asyncio,groq"
-
-
 def measure_first_answers(service_env: dict[str, str]) -> dict[str, Any]:
     """Import plus first invocation (connections opened, caches cold) in a fresh interpreter, for the
     bare app, chat, and chat with its client libraries imported before the first invocation (as an
@@ -208,7 +205,8 @@ def measure_first_answers(service_env: dict[str, str]) -> dict[str, Any]:
     for i in range(-1, IMPORT_RUNS):  # the first round is a warm-up
         for name, (path, *args) in variants.items():
             event = json.dumps(chat_event(f"cold start question {run} {name} {i}"))
-            timing = json.loads(_fresh_python(_TIME_FIRST_ANSWER, path, *args, env=service_env, stdin=event))
+            output = _fresh_python(_TIME_FIRST_ANSWER, path, *args, env=service_env, stdin=event)
+            timing = json.loads(output.splitlines()[-1])  # the lines before are the function's own (EMF)
             if i >= 0:
                 samples[name].append(timing | {"total": sum(timing.values())})
     bare_total = statistics.median(t["total"] for t in samples["bare"])
@@ -265,6 +263,11 @@ class MongoProbe(monitoring.CommandListener):
     _open: dict[tuple[Any, int], float] = field(default_factory=dict)
     _connections: set[Any] = field(default_factory=set)
 
+    def reset(self) -> None:
+        self.commands.clear()
+        self.spans.clear()
+        self.new_connections = 0
+
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         self.commands[event.command_name] += 1
         self._open[(event.connection_id, event.request_id)] = time.perf_counter()
@@ -292,9 +295,7 @@ class Probes:
     model_spans: list[Span] = field(default_factory=list)
 
     def reset(self) -> None:
-        self.mongo.commands.clear()
-        self.mongo.spans.clear()
-        self.mongo.new_connections = 0
+        self.mongo.reset()
         self.redis_spans.clear()
         self.redis_sends.clear()
         self.model_spans.clear()
@@ -400,7 +401,8 @@ def probing() -> Iterator[Probes]:
 def services() -> Iterator[tuple[str, ModelServer]]:
     """The mongoeco wire server (a child process) and the model server; Redis must already run."""
     try:
-        Redis.from_url(REDIS_URL, socket_timeout=1).flushdb()
+        with Redis.from_url(REDIS_URL, socket_timeout=1) as redis:
+            redis.flushdb()
     except (RedisError, OSError) as exc:
         raise SystemExit(f"Redis does not answer at {REDIS_URL}: {exc}") from exc
     with ExitStack() as stack:
@@ -436,15 +438,22 @@ def chat_event(message: str, path: str = CHAT_PATH, conversation_id: str | None 
     )
 
 
-def invoke(handler: Handler, event: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-    """One invocation as Lambda makes it; returns elapsed ms and the decoded JSON body."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    ms: float  # wall time of the handler call
+    cpu_ms: float  # CPU time of this process meanwhile (all threads, the model server's included)
+    body: dict[str, Any]
+
+
+def invoke(handler: Handler, event: dict[str, Any]) -> Answer:
+    """One invocation as Lambda makes it."""
     context = LambdaContext("bench", 1024, 29)
-    started = time.perf_counter()
+    cpu_started, started = time.process_time(), time.perf_counter()
     response = handler(event, context)
-    elapsed_ms = (time.perf_counter() - started) * 1000
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     if response["statusCode"] != 200:
         raise RuntimeError(f"{event['rawPath']} answered {response['statusCode']}: {response.get('body')}")
-    return elapsed_ms, json.loads(response["body"])
+    return Answer(elapsed * 1000, cpu * 1000, json.loads(response["body"]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,18 +468,19 @@ class Kind:
     handler: Handler
     event: Callable[[int], dict[str, Any]]
     samples: dict[str, list[float]] = field(
-        default_factory=lambda: {"total": [], "mongo": [], "redis": [], "model": [], "rest": []}
+        default_factory=lambda: {"total": [], "cpu": [], "mongo": [], "redis": [], "model": [], "rest": []}
     )
     answered_by: Counter[str] = field(default_factory=Counter)
 
-    def record(self, elapsed_ms: float, body: dict[str, Any], probes: Probes) -> None:
-        self.samples["total"].append(elapsed_ms)
+    def record(self, answer: Answer, probes: Probes) -> None:
+        self.samples["total"].append(answer.ms)
+        self.samples["cpu"].append(answer.cpu_ms)
         self.samples["mongo"].append(covered_ms(probes.mongo.spans))
         self.samples["redis"].append(covered_ms(probes.redis_spans))
         self.samples["model"].append(covered_ms(probes.model_spans))
-        self.samples["rest"].append(elapsed_ms - covered_ms(probes.all_spans()))
-        if "echo" not in body:
-            self.answered_by[body.get("cache_tier") or "model"] += 1
+        self.samples["rest"].append(answer.ms - covered_ms(probes.all_spans()))
+        if "echo" not in answer.body:
+            self.answered_by[answer.body.get("cache_tier") or "model"] += 1
 
 
 def _kinds(bare: Handler, chat: Handler) -> list[Kind]:
@@ -482,16 +492,18 @@ def _kinds(bare: Handler, chat: Handler) -> list[Kind]:
     ]
 
 
-def _summary(kind: Kind, floor_ms: float) -> dict[str, Any]:
+def _summary(kind: Kind, floor: dict[str, float]) -> dict[str, Any]:
     medians = {part: round(statistics.median(values), 3) for part, values in kind.samples.items()}
     return {
         "n": len(kind.samples["total"]),
         "median_ms": medians["total"],
         "p95_ms": round(statistics.quantiles(kind.samples["total"], n=100)[94], 3),
-        "ratio": round(medians["total"] / floor_ms, 2),
+        "ratio": round(medians["total"] / floor["total"], 2),
+        "median_cpu_ms": medians["cpu"],
+        "cpu_ratio": round(medians["cpu"] / floor["cpu"], 2),
         "median_wait_ms": {part: medians[part] for part in ("mongo", "redis", "model")},
         "median_rest_ms": medians["rest"],
-        "rest_ratio": round(medians["rest"] / floor_ms, 2),
+        "rest_ratio": round(medians["rest"] / floor["total"], 2),
         "answered_by": dict(kind.answered_by),
     }
 
@@ -509,10 +521,9 @@ def measure_warm(bare: Handler, chat: Handler, probes: Probes, drop_db: Callable
                 event = kind.event(counter)
                 counter += 1
                 probes.reset()
-                elapsed_ms, body = invoke(kind.handler, event)
-                kind.record(elapsed_ms, body, probes)
-    floor_ms = statistics.median(kinds[0].samples["total"])
-    return {kind.name: _summary(kind, floor_ms) for kind in kinds}
+                kind.record(invoke(kind.handler, event), probes)
+    floor = {part: statistics.median(kinds[0].samples[part]) for part in ("total", "cpu")}
+    return {kind.name: _summary(kind, floor) for kind in kinds}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,7 +556,7 @@ def count_trips(chat: Handler, probes: Probes, model_server: ModelServer) -> dic
     def counted(event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         probes.reset()
         model_before = len(model_server.requests)
-        _, body = invoke(chat, event)
+        body = invoke(chat, event).body
         return _trips(probes, len(model_server.requests) - model_before, body), body
 
     first = f"count question {run}"
@@ -583,8 +594,10 @@ def service_env(mongo_url: str, model_server: ModelServer) -> dict[str, str]:
 
 def in_process_measurements(mongo_url: str, model_server: ModelServer) -> dict[str, Any]:
     """Warm timings and round-trip counts through the real handlers, in this process."""
-    with probing() as probes:
+    # The functions print EMF metrics to stdout, as Lambda wants; here they would bury the report.
+    with probing() as probes, open(os.devnull, "w") as devnull, redirect_stdout(devnull):
         os.environ.update(service_env(mongo_url, model_server))
+        get_settings.cache_clear()  # settings are read once per environment; this one is new
         bare = load_handler(BARE_APP, "bench_bare_app")
         chat = load_handler(function_file("chat"), "aether_fn_chat")
         admin: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
@@ -640,21 +653,21 @@ def print_imports(imports: dict[str, Any], audit: dict[str, Any], first: dict[st
 
 
 def print_warm(warm: dict[str, Any]) -> None:
-    print(f"2. Warm handler, POST {CHAT_PATH}, instant model, ms per invocation")
-    header = ["kind", "n", "median", "p95", "ratio", "mongo", "redis", "model", "rest", "rest ratio"]
-    print("   {:<10} {:>4} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>10}  answered by".format(*header))
+    print(f"2. Warm handler, POST {CHAT_PATH}, instant model, ms per invocation (medians, except p95)")
+    header = ["kind", "n", "wall", "p95", "ratio", "cpu", "ratio", "mongo", "redis", "model", "rest", "ratio"]
+    print("   {:<10} {:>4} {:>6} {:>6} {:>7} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} {:>7}".format(*header))
     for name, row in warm.items():
         wait = row["median_wait_ms"]
         answered = ", ".join(f"{k} {v}" for k, v in row["answered_by"].items())
         print(
-            f"   {name:<10} {row['n']:>4} {row['median_ms']:>7.3f} {row['p95_ms']:>7.3f} {row['ratio']:>6}x "
+            f"   {name:<10} {row['n']:>4} {row['median_ms']:>6.3f} {row['p95_ms']:>6.3f} {row['ratio']:>6}x "
+            f"{row['median_cpu_ms']:>6.3f} {row['cpu_ratio']:>6}x "
             f"{wait['mongo']:>6.2f} {wait['redis']:>6.2f} {wait['model']:>6.2f} "
-            f"{row['median_rest_ms']:>6.2f} {row['rest_ratio']:>9}x  {answered}"
+            f"{row['median_rest_ms']:>6.2f} {row['rest_ratio']:>6}x  {answered}"
         )
-    print(
-        "   mongo/redis/model: median wall time waiting on each (the mongoeco and model stand-ins are slow);"
-    )
-    print("   rest: time with none of them outstanding (our code, FastAPI, Mangum, client libraries).")
+    print("   cpu: CPU time of this process (handler, client libraries, in-process model server thread).")
+    print("   mongo/redis/model: wall time waiting on each (the mongoeco and model stand-ins are slow);")
+    print("   rest: wall time with none of them outstanding (our code, FastAPI, Mangum, client libraries).")
 
 
 def print_trips(trips: dict[str, Any]) -> None:
@@ -663,10 +676,10 @@ def print_trips(trips: dict[str, Any]) -> None:
     for name, row in trips.items():
         mongo = ", ".join(f"{k} {v}" for k, v in row["mongo"].items()) or "-"
         redis = ", ".join(f"{k} {v}" for k, v in row["redis"].items()) or "-"
-        waves = row["waves"]
         print(
-            f"   {name:<21} mongo {sum(row['mongo'].values())} ({mongo}) in {waves['mongo']} wave(s); "
-            f"redis {sum(row['redis'].values())} ({redis}) in {waves['redis']}; model {row['model_calls']}"
+            f"   {name:<21} mongo {sum(row['mongo'].values())} ({mongo}) in {row['waves']['mongo']} wave(s); "
+            f"redis {sum(row['redis'].values())} ({redis}) in {row['waves']['redis']}; "
+            f"model {row['model_calls']}"
         )
         print(
             f"   {'':<21} answered by {row['answered_by']}; {'within' if row['within_target'] else 'OVER'} "
