@@ -1,8 +1,6 @@
 """analytics function: the caller's own usage."""
 
-from mangum import Mangum
-
-from aether.http import API_PREFIX, CurrentPrincipal, create_app, not_built
+from aether.http import API_PREFIX, CurrentPrincipal, create_app, lambda_handler, not_built
 
 app = create_app("analytics")
 
@@ -12,4 +10,4 @@ async def user_analytics(principal: CurrentPrincipal) -> None:
     not_built("user analytics")
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_handler(app)

@@ -1,8 +1,6 @@
 """chat function: single-agent chat routes."""
 
-from mangum import Mangum
-
-from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, not_built
+from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler, not_built
 from aether.services import chat
 
 app = create_app("chat")
@@ -47,4 +45,4 @@ async def cache_clear(principal: CurrentPrincipal) -> dict[str, str]:
     return await chat.clear_cache(principal)
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_handler(app)

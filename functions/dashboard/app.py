@@ -1,8 +1,6 @@
 """dashboard function: operators' view and health checks."""
 
-from mangum import Mangum
-
-from aether.http import API_PREFIX, AdminPrincipal, create_app, not_built
+from aether.http import API_PREFIX, AdminPrincipal, create_app, lambda_handler, not_built
 
 app = create_app("dashboard")
 
@@ -17,4 +15,4 @@ async def health_detailed() -> None:
     not_built("detailed health checks")
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_handler(app)

@@ -1,8 +1,6 @@
 """multi_agent function: several agents in parallel and one synthesis."""
 
-from mangum import Mangum
-
-from aether.http import API_PREFIX, CurrentPrincipal, create_app, not_built
+from aether.http import API_PREFIX, CurrentPrincipal, create_app, lambda_handler, not_built
 
 app = create_app("multi_agent")
 
@@ -12,4 +10,4 @@ async def multi_agent(principal: CurrentPrincipal) -> None:
     not_built("multi-agent chat")
 
 
-handler = Mangum(app, lifespan="off")
+handler = lambda_handler(app)

@@ -162,15 +162,15 @@ def test_shared_scope_serves_other_users_only_for_prompts_without_history(model,
     assert with_history["cached"] is False and len(model.requests) == calls + 1
 
 
-def test_each_lookup_emits_one_cache_metric_by_result(model, user, capfd):
+def test_cache_outcomes_are_counted_in_one_emf_line_per_invocation(model, user, capfd):
     question = {"message": "count my lookups"}
     invoke("chat", event("POST", "/chat/optimized", question, sub=user))
     invoke("chat", event("POST", "/chat/optimized", question, sub=user))
     lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
-    lookups = [x for x in lines if "CacheLookups" in x]
-    results = [x["result"] for x in lookups]
-    assert results in (["miss", "l2"], ["miss", "l3"])  # l3 if the namespace version aged out
-    directive = lookups[0]["_aws"]["CloudWatchMetrics"][0]
+    assert len(lines) == 2  # one EMF document per invocation
+    first, second = (set(line) - {"_aws", "service"} for line in lines)
+    assert first == {"CacheMiss"}
+    assert second in ({"CacheHitL2"}, {"CacheHitL3"})  # L3 if the namespace version aged out
+    directive = lines[0]["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "Aether"
-    assert directive["Dimensions"] == [["result"]]
-    assert directive["Metrics"] == [{"Name": "CacheLookups", "Unit": "Count"}]
+    assert directive["Metrics"] == [{"Name": "CacheMiss", "Unit": "Count"}]

@@ -14,20 +14,12 @@ import aether.cache
 from aether import clients
 from aether.cache.tiered import TieredCache
 from aether.settings import Settings, get_settings
+from aether.telemetry import flush_metrics
 from tests.conftest import event, function, invoke, start_redis_server
 from tests.integration.test_tiered_cache import run
 
 
-def _emf_count(output: str, metric: str) -> int:
-    names = []
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
-                names += [m["Name"] for m in directive["Metrics"]]
-    return names.count(metric)
-
-
-def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(capfd, caplog):
+def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(caplog, capfd):
     process, url = start_redis_server()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
 
@@ -64,11 +56,14 @@ def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(capfd,
         assert stored, "the value computed after recovery was written to Redis"
         return incidents_while_down, calls
 
+    flush_metrics()
+    capfd.readouterr()
     incidents, calls = run(scenario)
+    flush_metrics()  # as the handler does at the end of an invocation
+    (emf,) = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert incidents == 1
     assert calls == ["before", *(f"q{i}" for i in range(10)), "after"]
-    output = capfd.readouterr().out
-    assert _emf_count(output, "RedisIncidents") == 1
+    assert emf["RedisIncidents"] == [1.0]
     messages = [record.getMessage() for record in caplog.records]
     assert messages.count("redis unavailable; serving without L3") == 1
     assert messages.count("redis available again") == 1

@@ -138,3 +138,33 @@ def test_waiter_computes_itself_when_the_lock_holder_dies(redis_url, ns):
         assert (result.tier, env.calls) == (None, 1)
 
     run(scenario)
+
+
+def test_memory_only_lookups_never_ask_redis_and_hit_l1():
+    async def scenario() -> None:
+        cache = TieredCache(Settings(), redis=lambda: None)
+        calls: list[int] = []
+
+        async def compute() -> bytes:
+            calls.append(1)
+            return b"v"
+
+        first = await cache.get_or_compute("shared", "k", compute, ttl_s=60, tiers=("l1",))
+        second = await cache.get_or_compute("shared", "k", compute, ttl_s=60, tiers=("l1",))
+        assert (first.tier, second.tier, len(calls)) == (None, "l1", 1)
+        assert cache.counters["l3_skipped"] == 1  # only the miss went past memory
+
+    run(scenario)
+
+
+def test_promotion_from_l2_to_l1_keeps_the_remaining_ttl(redis_url, ns):
+    async def scenario() -> None:
+        env = Environment(redis_url, cache_version_ttl_ms=60_000)
+        await env.cache.get_or_compute(ns, "q", env.compute, ttl_s=2, tiers=("l2", "l3"))
+        hit = await env.cache.get_or_compute(ns, "q", env.compute, ttl_s=600, tiers=("l1", "l2", "l3"))
+        assert hit.tier == "l2"
+        (key,) = env.cache.l1._data
+        left, _ = env.cache.l1.get_entry(key)
+        assert left <= 2
+
+    run(scenario)

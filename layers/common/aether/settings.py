@@ -38,7 +38,7 @@ class Settings:
     cache_l2_size: int = 5_000
     cache_l2_ttl_s: int = 1_800
     cache_max_value_bytes: int = 256 * 1024
-    cache_version_ttl_ms: int = 1_000
+    cache_version_ttl_ms: int = 5_000
     cache_lock_ms: int = 10_000
     cache_lock_poll_ms: int = 25
     cache_shared_scope: bool = False

@@ -17,14 +17,20 @@ class MemoryTier:
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
     def get(self, key: str) -> bytes | None:
+        entry = self.get_entry(key)
+        return entry[1] if entry is not None else None
+
+    def get_entry(self, key: str) -> tuple[float, bytes] | None:
+        """(seconds left to live, value), or None when absent or expired."""
         entry = self._data.get(key)
         if entry is None:
             return None
-        if entry[0] <= self._clock():
+        left = entry[0] - self._clock()
+        if left <= 0:
             del self._data[key]
             return None
         self._data.move_to_end(key)
-        return entry[1]
+        return left, entry[1]
 
     def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         ttl = self.ttl_s if ttl_s is None else min(ttl_s, self.ttl_s)

@@ -5,8 +5,10 @@ A failing or slow Redis must not fail requests: after an error the tier is skipp
 start and the end of each incident, not every request.
 """
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import TYPE_CHECKING
 
 from aether.telemetry import count, logger
@@ -17,18 +19,30 @@ if TYPE_CHECKING:
 __all__ = ["RedisTier"]
 
 # Reads the namespace version and the entry in one round trip; on a miss it also tries to take
-# the fill lock, so one caller across all environments computes the value.
+# the fill lock, so one caller across all environments computes the value. A hit returns one
+# string "<version>:<value>" (cheapest to parse); a miss returns {version, lock taken}.
 # KEYS: version key. ARGV: key prefix (before the version), key suffix, lock token, lock ms.
+# The entry's key is built inside the script; the namespace's hash tag keeps it in KEYS[1]'s slot.
 _READ = """
 local version = redis.call('GET', KEYS[1]) or '0'
 local key = ARGV[1] .. version .. ARGV[2]
 local value = redis.call('GET', key)
+if value then return version .. ':' .. value end
 local locked = 0
-if not value and tonumber(ARGV[4]) > 0 then
-  if redis.call('SET', key .. ':lock', ARGV[3], 'NX', 'PX', ARGV[4]) then locked = 1 end
+if tonumber(ARGV[4]) > 0 and redis.call('SET', key .. ':lock', ARGV[3], 'NX', 'PX', ARGV[4]) then
+  locked = 1
 end
-return {version, value, locked}
+return {version, locked}
 """
+_READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
+
+
+@cache
+def _redis_errors() -> tuple[type[Exception], type[Exception]]:
+    """redis-py's RedisError and NoScriptError, imported on first use (not at cold start)."""
+    from redis.exceptions import NoScriptError, RedisError
+
+    return RedisError, NoScriptError
 
 
 class RedisTier:
@@ -36,7 +50,6 @@ class RedisTier:
         self._client = client
         self.retry_after_s = retry_after_s
         self._down_until = 0.0
-        self._read = None
         self.incidents = 0
 
     @property
@@ -45,17 +58,15 @@ class RedisTier:
 
     async def call[T](self, operation: "Callable[[Redis], Awaitable[T]]") -> T | None:
         """Run one Redis operation; None when Redis is not configured, marked down, or failing."""
-        from redis.exceptions import RedisError
-
         client = self._client()
         if client is None or time.monotonic() < self._down_until:
             return None
         try:
             result = await operation(client)
-        except (RedisError, OSError) as exc:
+        except (_redis_errors()[0], OSError) as exc:
             if self._down_until == 0.0:
                 self.incidents += 1
-                count("RedisIncidents", "tier", "l3")
+                count("RedisIncidents")
                 logger.warning("redis unavailable; serving without L3", extra={"error": type(exc).__name__})
             self._down_until = time.monotonic() + self.retry_after_s
             return None
@@ -70,11 +81,14 @@ class RedisTier:
         """(namespace version, value, lock taken) in one round trip; None if Redis is unavailable."""
 
         async def run(client: "Redis") -> tuple[int, bytes | None, bool]:
-            if self._read is None:
-                self._read = client.register_script(_READ)
-            version, value, locked = await self._read(
-                keys=[version_key], args=[prefix, suffix, lock_token, lock_ms], client=client
-            )
-            return int(version), value, bool(locked)
+            args = (version_key, prefix, suffix, lock_token, lock_ms)
+            try:
+                result = await client.evalsha(_READ_SHA, 1, *args)
+            except _redis_errors()[1]:
+                result = await client.eval(_READ, 1, *args)
+            if isinstance(result, bytes):
+                version, _, value = result.partition(b":")
+                return int(version), value, False
+            return int(result[0]), None, bool(result[1])
 
         return await self.call(run)

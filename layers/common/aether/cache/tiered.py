@@ -12,6 +12,7 @@ wait for its value for a bounded time and compute themselves if the holder disap
 """
 
 import asyncio
+import itertools
 import secrets
 import time
 from collections import Counter
@@ -30,8 +31,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Lookup", "TierName", "TieredCache"]
 
+_ENVIRONMENT = secrets.token_hex(6)  # names this environment in lock tokens
+
 TierName = Literal["l1", "l2", "l3"]
 ALL_TIERS: tuple[TierName, ...] = ("l1", "l2", "l3")
+_METRIC = {
+    "l1": "CacheHitL1",
+    "l2": "CacheHitL2",
+    "l3": "CacheHitL3",
+    "single_flight": "CacheHitSingleFlight",
+    None: "CacheMiss",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,7 @@ class TieredCache:
         self.lock_ms = settings.cache_lock_ms
         self.lock_poll_s = settings.cache_lock_poll_ms / 1000
         self.counters: Counter[str] = Counter()
+        self._tokens = itertools.count()
         self._versions: dict[str, tuple[int, float]] = {}
         self._flights: dict[str, asyncio.Future[Lookup]] = {}
 
@@ -62,8 +73,11 @@ class TieredCache:
     def _key(self, namespace: str, version: int, digest: str) -> str:
         return f"{self._prefix(namespace)}{version}:{digest}"
 
-    def _known_version(self, namespace: str) -> int | None:
+    def _known_version(self, namespace: str, tiers: tuple[TierName, ...]) -> int | None:
+        """The namespace version to trust without asking Redis, if any."""
         known = self._versions.get(namespace)
+        if "l3" not in tiers:  # memory only: the last version this environment saw
+            return known[0] if known is not None else 0
         if known is None or time.monotonic() - known[1] >= self.version_ttl_s:
             return None
         return known[0]
@@ -74,12 +88,12 @@ class TieredCache:
         for name, tier in (("l1", self.l1), ("l2", self.l2)):
             if name not in tiers:
                 continue
-            value = tier.get(key)
-            if value is not None:
+            entry = tier.get_entry(key)
+            if entry is not None:
                 self.counters[f"{name}_hit"] += 1
                 if name == "l2" and "l1" in tiers:
-                    self.l1.set(key, value)
-                return Lookup(value, name)
+                    self.l1.set(key, entry[1], entry[0])
+                return Lookup(entry[1], name)
             self.counters[f"{name}_miss"] += 1
         return None
 
@@ -95,7 +109,7 @@ class TieredCache:
     ) -> Lookup:
         """The cached value, or `compute()`'s, written through to `tiers`; identical misses coalesce."""
         lookup = await self._get_or_compute(namespace, digest, compute, ttl_s, tiers, deadline)
-        count("CacheLookups", "result", lookup.tier or "miss")
+        count(_METRIC[lookup.tier])
         return lookup
 
     async def _get_or_compute(
@@ -107,7 +121,7 @@ class TieredCache:
         tiers: tuple[TierName, ...],
         deadline: float | None,
     ) -> Lookup:
-        version = self._known_version(namespace)
+        version = self._known_version(namespace, tiers)
         if version is not None:
             hit = self._from_memory(self._key(namespace, version, digest), tiers)
             if hit is not None:
@@ -142,7 +156,7 @@ class TieredCache:
         tiers: tuple[TierName, ...],
         deadline: float | None,
     ) -> Lookup:
-        token = secrets.token_hex(8)
+        token = f"{_ENVIRONMENT}:{next(self._tokens)}"
         read = None
         if "l3" in tiers:
             read = await self.l3.read(

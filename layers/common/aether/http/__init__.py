@@ -1,6 +1,6 @@
 """The shared FastAPI app factory, auth, error model and input limits."""
 
-from aether.http.app import API_PREFIX, create_app, not_built
+from aether.http.app import API_PREFIX, create_app, lambda_handler, not_built
 from aether.http.auth import AdminPrincipal, CurrentPrincipal, Principal
 from aether.http.context import Invocation, RequestInvocation
 
@@ -12,5 +12,6 @@ __all__ = [
     "Principal",
     "RequestInvocation",
     "create_app",
+    "lambda_handler",
     "not_built",
 ]

@@ -1,16 +1,35 @@
-"""Logging and metrics through AWS Lambda Powertools (EMF in namespace Aether)."""
+"""Logging and metrics through AWS Lambda Powertools (EMF in namespace Aether).
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+Counts are collected during an invocation in a plain Counter (a dictionary update, where
+Powertools' add_metric costs about 6 µs) and handed to Powertools when the invocation ends
+(`aether.http.lambda_handler`), which prints them as one EMF line.
+"""
 
-__all__ = ["NAMESPACE", "count", "logger"]
+from collections import Counter
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+__all__ = ["NAMESPACE", "count", "flush_metrics", "logger", "metrics"]
 
 NAMESPACE = "Aether"
 
 logger = Logger()
+metrics = Metrics(namespace=NAMESPACE)
 
 
-def count(name: str, dimension: str, value: str) -> None:
-    """One Count metric with one low-cardinality dimension, printed as an EMF line now."""
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name=dimension, value=value)
+_counts: Counter[str] = Counter()
+
+
+def count(name: str) -> None:
+    """Add 1 to a Count metric of this invocation."""
+    _counts[name] += 1
+
+
+def flush_metrics() -> None:
+    """Print this invocation's metrics, if it has any."""
+    for name, value in _counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    _counts.clear()
+    if metrics.metric_set:
+        metrics.flush_metrics()
