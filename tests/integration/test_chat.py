@@ -5,6 +5,7 @@ import json
 from bson import ObjectId
 
 from aether.llm.catalog import TIERS, cost_usd
+from aether.settings import get_settings
 from aether_local.model_server import Reply
 from tests.conftest import event, invoke
 
@@ -19,14 +20,16 @@ def test_new_conversation_answers_and_stores_conversation_messages_and_usage(mod
     assert status == 200, body
     assert body["content"] == "Use limit and offset."
     assert body["agent"] == "dev"
-    assert body["model"] == TIERS["large"][0]
+    assert body["routing"]["confidence"] > 0.5
+    assert (body["model"], body["tier"]) == (TIERS["small"][0], "small")  # a short, plain question
+    assert body["model_reason"].startswith("small tier")
     assert (body["prompt_tokens"], body["completion_tokens"]) == (120, 30)
-    assert body["cost_usd"] == cost_usd(TIERS["large"][0], 120, 30)
+    assert body["cost_usd"] == cost_usd(TIERS["small"][0], 120, 30)
     assert body["request_id"] == evt["requestContext"]["requestId"]
     assert body["cached"] is False
     # And the model got the agent's system prompt and the question
     sent = model.requests[-1]
-    assert sent["model"] == TIERS["large"][0]
+    assert sent["model"] == TIERS["small"][0]
     assert sent["messages"][0]["role"] == "system"
     assert sent["messages"][-1] == {"role": "user", "content": "How do I paginate in FastAPI?"}
     # And Mongo holds the conversation, both messages and one usage record
@@ -116,12 +119,15 @@ def test_quick_uses_the_small_model_without_history_or_conversation(model, db, u
     assert [r["endpoint"] for r in db.usage.find({"user_id": user})] == ["chat/quick"]
 
 
-def test_model_failure_is_a_502_without_internal_details(model, db, user):
-    model.script(Reply(status=500))
+def test_model_failure_is_a_502_without_internal_details(model, db, user, settings_env):
+    settings_env.setenv("LLM_BACKOFF_BASE_MS", "1")
+    get_settings.cache_clear()
+    model.script(*[Reply(status=500)] * 4)  # two attempts on each model of the small chain
     status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "will fail"}, sub=user))
     assert status == 502
     assert set(body["error"]) == {"code", "message", "request_id"}
     assert "scripted" not in body["error"]["message"] and "Traceback" not in body["error"]["message"]
+    assert [r["model"] for r in model.requests] == [m for m in TIERS["small"] for _ in range(2)]
     assert db.usage.count_documents({"user_id": user}) == 0
     assert db.conversations.count_documents({"user_id": user}) == 0
 

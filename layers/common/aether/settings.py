@@ -43,6 +43,12 @@ class Settings:
     cache_lock_poll_ms: int = 25
     cache_shared_scope: bool = False
 
+    llm_max_attempts: int = 2
+    llm_backoff_base_ms: int = 200
+    llm_backoff_max_ms: int = 2_000
+    llm_max_retry_wait_ms: int = 2_000
+    rate_limit_refresh_ms: int = 5_000
+
     api_gateway_timeout_ms: int = 30_000
     deadline_margin_ms: int = 500
 

@@ -1,13 +1,26 @@
-"""One chat completion against Groq, bounded by the request deadline, priced from the catalog."""
+"""Chat completions against Groq: one retry policy, fallbacks along a model chain, a hard deadline.
+
+- The SDK's own retries are off; this module owns the policy.
+- 429: wait `retry-after` (with jitter) and retry the same model when that fits in the deadline
+  and under `llm_max_retry_wait_ms`; otherwise fall back to the next model of the chain.
+- 5xx and connection errors: exponential backoff with full jitter, then the next model.
+- Other 4xx: no retry, a 502 (the request itself is wrong for the provider).
+- Every attempt is bounded by the request deadline; running out of time is a 504.
+- Rate-limit headers feed the shared headroom view, so a model near its limit is tried last.
+"""
 
 import asyncio
+import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aether import clients
 from aether.errors import UpstreamError, UpstreamTimeout
 from aether.http.context import Invocation
 from aether.llm.catalog import cost_usd
+from aether.llm.ratelimits import RateLimits
+from aether.settings import get_settings
+from aether.telemetry import count
 
 __all__ = ["Completion", "complete"]
 
@@ -20,46 +33,116 @@ class Completion:
     completion_tokens: int
     cost_usd: float
     latency_ms: float
+    attempts: int = 1
+    fallbacks: tuple[str, ...] = field(default=())  # models given up on before `model` answered
+
+
+_rate_limits: RateLimits | None = None
+
+
+def rate_limits() -> RateLimits:
+    global _rate_limits
+    if _rate_limits is None:
+        from aether.cache import get_cache
+
+        _rate_limits = RateLimits(get_cache().l3, get_settings().rate_limit_refresh_ms / 1000)
+    return _rate_limits
+
+
+def _backoff_s(attempt: int) -> float:
+    settings = get_settings()
+    ceiling = min(settings.llm_backoff_max_ms, settings.llm_backoff_base_ms * 2 ** (attempt - 1)) / 1000
+    return random.uniform(0, ceiling)
+
+
+def _retry_after_s(headers: dict[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 async def complete(
-    model: str,
+    chain: tuple[str, ...],
     messages: list[dict[str, str]],
     *,
     temperature: float,
     max_tokens: int,
     invocation: Invocation,
 ) -> Completion:
+    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502)."""
     import groq
 
-    remaining = invocation.remaining_s()
-    if remaining <= 0:
-        raise UpstreamTimeout("no time left in this request for a model call")
+    settings = get_settings()
+    limits = rate_limits()
+    ordered = limits.order(chain)
     started = time.perf_counter()
-    try:
-        async with asyncio.timeout(remaining):
-            response = await clients.groq().chat.completions.create(
-                model=model,
-                messages=messages,  # type: ignore[arg-type]
-                temperature=temperature,
-                max_tokens=max_tokens,
-                timeout=remaining,
-            )
-    except (TimeoutError, groq.APITimeoutError) as exc:
-        raise UpstreamTimeout("the model did not answer before the request deadline") from exc
-    except groq.RateLimitError as exc:
-        raise UpstreamError("the model provider is rate limiting requests; retry shortly") from exc
-    except (groq.APIStatusError, groq.APIConnectionError) as exc:
-        raise UpstreamError("the model provider failed to answer") from exc
-    latency_ms = (time.perf_counter() - started) * 1000
-    usage = response.usage
-    prompt_tokens = usage.prompt_tokens if usage else 0
-    completion_tokens = usage.completion_tokens if usage else 0
-    return Completion(
-        content=response.choices[0].message.content or "",
-        model=model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost_usd(model, prompt_tokens, completion_tokens),
-        latency_ms=round(latency_ms, 2),
-    )
+    attempts = 0
+    given_up: list[str] = []
+    for model in ordered:
+        for attempt in range(1, settings.llm_max_attempts + 1):
+            attempts += 1
+            remaining = invocation.remaining_s()
+            if remaining <= 0:
+                raise UpstreamTimeout("the model did not answer before the request deadline")
+            try:
+                async with asyncio.timeout(remaining):
+                    raw = await clients.groq().chat.completions.with_raw_response.create(
+                        model=model,
+                        messages=messages,  # type: ignore[arg-type]
+                        temperature=temperature,
+                        max_tokens=max_tokens,
+                        timeout=remaining,
+                    )
+            except (TimeoutError, groq.APITimeoutError) as exc:
+                raise UpstreamTimeout("the model did not answer before the request deadline") from exc
+            except groq.APIStatusError as exc:
+                headers = dict(exc.response.headers)
+                if exc.status_code == 429:
+                    wait = _retry_after_s(headers)
+                    await limits.observe(model, headers, retry_after=wait or 1.0)
+                    wait = (wait or 0.0) + random.uniform(0, 0.1)
+                    if (
+                        attempt < settings.llm_max_attempts
+                        and wait * 1000 <= settings.llm_max_retry_wait_ms
+                        and wait < invocation.remaining_s()
+                    ):
+                        count("ModelRetryRateLimited")
+                        await asyncio.sleep(wait)
+                        continue
+                    break
+                if exc.status_code < 500:
+                    raise UpstreamError(
+                        f"the model provider refused the request ({exc.status_code})"
+                    ) from exc
+            except groq.APIConnectionError:
+                pass
+            else:
+                headers = dict(raw.headers)
+                await limits.observe(model, headers)
+                response = await raw.parse()
+                usage = response.usage
+                prompt_tokens = usage.prompt_tokens if usage else 0
+                completion_tokens = usage.completion_tokens if usage else 0
+                return Completion(
+                    content=response.choices[0].message.content or "",
+                    model=model,
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens,
+                    cost_usd=cost_usd(model, prompt_tokens, completion_tokens),
+                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                    attempts=attempts,
+                    fallbacks=tuple(given_up),
+                )
+            # a 5xx or a connection error: back off, then retry or fall back
+            if attempt < settings.llm_max_attempts:
+                delay = _backoff_s(attempt)
+                if delay >= invocation.remaining_s():
+                    break
+                count("ModelRetryServerError")
+                await asyncio.sleep(delay)
+        given_up.append(model)
+        if model != ordered[-1]:
+            count("ModelFallbacks")
+    raise UpstreamError(f"no model could answer: {', '.join(given_up)} failed or were rate limited")

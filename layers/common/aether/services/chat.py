@@ -9,18 +9,28 @@ from typing import Any
 from bson import ObjectId
 from pydantic import BaseModel, Field, field_validator
 
-from aether.agents.catalog import AGENTS, DEFAULT_AGENT
+from aether.agents.catalog import AGENTS, Agent
+from aether.agents.complexity import ModelChoice, choose_model
+from aether.agents.router import route
 from aether.cache import get_cache, responses
 from aether.cache.decorator import cached
 from aether.http import Invocation, Principal
-from aether.llm.catalog import TIERS
-from aether.llm.client import Completion, complete
+from aether.llm.catalog import MODELS, TIERS
+from aether.llm.client import Completion, complete, rate_limits
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
 __all__ = ["ChatAnswer", "ChatRequest", "QuickRequest", "agents", "chat", "clear_cache", "quick"]
 
 AGENT_CHOICES = ("auto", *AGENTS)
+
+
+class Routing(BaseModel):
+    """How `agent: auto` was resolved."""
+
+    confidence: float
+    runner_up: str
+    ambiguous: bool
 
 
 class QuickRequest(BaseModel):
@@ -42,7 +52,15 @@ class QuickRequest(BaseModel):
 class ChatRequest(QuickRequest):
     agent: str = "auto"
     conversation_id: str | None = None
+    model: str | None = None  # pin a catalog model (no fallbacks)
     max_tokens: int = Field(1024, ge=1, le=8192)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str | None) -> str | None:
+        if value is not None and value not in MODELS:
+            raise ValueError(f"unknown model '{value}'; choose one of {', '.join(MODELS)}")
+        return value
 
     @field_validator("agent")
     @classmethod
@@ -62,7 +80,10 @@ class ChatRequest(QuickRequest):
 class ChatAnswer(BaseModel):
     content: str
     agent: str
+    routing: Routing | None  # set when the agent was chosen automatically
     model: str
+    tier: str
+    model_reason: str
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float
@@ -74,26 +95,28 @@ class ChatAnswer(BaseModel):
     saved_cost_usd: float = 0.0
 
 
-def _resolve_agent(requested: str) -> str:
-    # Until intent routing lands, "auto" means the default agent.
-    return DEFAULT_AGENT if requested == "auto" else requested
+def pick_agent(requested: str, message: str) -> tuple[Agent, Routing | None]:
+    if requested != "auto":
+        return AGENTS[requested], None
+    decision = route(message)
+    return AGENTS[decision.agent], Routing(
+        confidence=decision.confidence, runner_up=decision.runner_up, ambiguous=decision.ambiguous
+    )
 
 
 async def chat(request: ChatRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
     started = time.perf_counter()
     asked_at = datetime.now(UTC)
-    agent = AGENTS[_resolve_agent(request.agent)]
-    model = TIERS[agent.preferred_tier][0]
+    settings = get_settings()
+    agent, routing = pick_agent(request.agent, request.message)
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
     history = (
         []
         if is_new
-        else await conversations.load_history(
-            principal.user_id, conversation_id, get_settings().history_limit
-        )
+        else await conversations.load_history(principal.user_id, conversation_id, settings.history_limit)
     )
-    settings = get_settings()
+    choice = choose_model(request.message, agent.name, len(history), request.model)
     scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
     computed: list[Completion] = []
 
@@ -101,7 +124,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         messages = [{"role": "system", "content": agent.system_prompt}, *history]
         messages.append({"role": "user", "content": request.message})
         completion = await complete(
-            model,
+            choice.chain,
             messages,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
@@ -114,7 +137,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         scope,
         responses.digest(
             agent=agent.name,
-            model=model,
+            model=choice.model,
             prompt=request.message,
             history=history,
             temperature=request.temperature,
@@ -150,17 +173,21 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         latency_ms,
         str(conversation_id),
     )
-    await asyncio.gather(conversations.save_turn(turn), usage.record(record))
-    return _answer(completion, agent.name, str(conversation_id), invocation, latency_ms, cache_tier)
+    await asyncio.gather(
+        conversations.save_turn(turn), usage.record(record), rate_limits().refresh_if_due(choice.chain)
+    )
+    return _answer(
+        completion, agent.name, choice, routing, str(conversation_id), invocation, latency_ms, cache_tier
+    )
 
 
 async def quick(request: QuickRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
     """Small model, no history, no conversation: one model call and one usage record."""
     started = time.perf_counter()
-    model = TIERS["small"][0]
-    agent = AGENTS[DEFAULT_AGENT]
+    agent, routing = pick_agent("auto", request.message)
+    choice = ModelChoice("small", TIERS["small"][0], TIERS["small"], "small tier: quick route")
     completion = await complete(
-        model,
+        choice.chain,
         [{"role": "system", "content": agent.system_prompt}, {"role": "user", "content": request.message}],
         temperature=request.temperature,
         max_tokens=request.max_tokens,
@@ -170,10 +197,11 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     await usage.record(
         _usage(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
     )
-    return _answer(completion, agent.name, None, invocation, latency_ms, None)
+    return _answer(completion, agent.name, choice, routing, None, invocation, latency_ms, None)
 
 
 def _cacheable(completion: Completion) -> dict[str, Any]:
+    """What a cache hit needs to answer again (not the latency, attempts or fallbacks)."""
     return {
         "content": completion.content,
         "model": completion.model,
@@ -212,6 +240,8 @@ def _usage(
 def _answer(
     completion: Completion,
     agent: str,
+    choice: ModelChoice,
+    routing: Routing | None,
     conversation_id: str | None,
     invocation: Invocation,
     latency_ms: float,
@@ -221,7 +251,12 @@ def _answer(
     return ChatAnswer(
         content=completion.content,
         agent=agent,
+        routing=routing,
         model=completion.model,
+        tier=MODELS[completion.model].tier,
+        model_reason=choice.reason
+        if completion.model == choice.model
+        else f"{choice.reason}; fell back to {completion.model}",
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         cost_usd=0.0 if from_cache else completion.cost_usd,
