@@ -130,8 +130,15 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
 
 
 @pytest.fixture
-def model(model_server: ModelServer) -> ModelServer:
+def model(model_server: ModelServer, redis_url: str) -> ModelServer:
+    """The scripted model, with no rate-limit headroom remembered from an earlier test."""
+    import aether.llm.client
+
     model_server.reset()
+    aether.llm.client._rate_limits = None
+    with Redis.from_url(redis_url) as redis:
+        for key in redis.scan_iter("aether:ratelimit:*"):
+            redis.delete(key)
     return model_server
 
 
