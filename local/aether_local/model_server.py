@@ -2,7 +2,8 @@
 
 It serves `POST /openai/v1/chat/completions`, the path the groq SDK calls under its base_url.
 Without a script it answers as a clearly labelled offline model; tests script each reply
-(content, usage, delay, status, headers, hang). Every response is written in one send
+(content, usage, delay, status, headers, hang), or set a responder that picks the reply from the
+request (for concurrent requests, whose order is not fixed). Every response is written in one send
 with TCP_NODELAY, so loopback latency figures are not distorted by Nagle's algorithm.
 """
 
@@ -11,6 +12,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +50,7 @@ class ModelServer:
         self.label = label
         self.requests: list[dict[str, Any]] = []
         self._script: deque[Reply] = deque()
+        self.responder: Callable[[dict[str, Any]], Reply | None] | None = None
         self._lock = threading.Lock()
         self._released = threading.Event()
         self._ids = itertools.count(1)
@@ -77,10 +80,15 @@ class ModelServer:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.responder = None
 
     def _next(self, body: dict[str, Any]) -> Reply:
+        """The responder's reply for this request if it gives one, else the next scripted reply."""
         with self._lock:
             self.requests.append(body)
+            reply = self.responder(body) if self.responder else None
+            if reply is not None:
+                return reply
             return self._script.popleft() if self._script else Reply()
 
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:

@@ -122,6 +122,12 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, event_f
     )
     response = json.loads(result.stdout)
     body = json.loads(response["body"])
-    built = {"chat_optimized.json", "chat_quick.json", "chat_agents.json", "chat_cache_clear.json"}
+    built = {
+        "chat_optimized.json",
+        "chat_quick.json",
+        "chat_agents.json",
+        "chat_cache_clear.json",
+        "multi_agent.json",
+    }
     expected = 200 if event_file in built else 501
     assert response["statusCode"] == expected, body

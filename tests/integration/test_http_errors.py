@@ -80,7 +80,6 @@ def test_non_admin_on_admin_route_is_403_and_admin_reaches_it():
 @pytest.mark.parametrize(
     ("function", "method", "path"),
     [
-        ("multi_agent", "POST", "/chat/multi-agent"),
         ("analytics", "GET", "/analytics/user"),
         ("dashboard", "GET", "/health/detailed"),
         ("chat", "POST", "/chat/stream"),

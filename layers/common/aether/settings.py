@@ -49,6 +49,11 @@ class Settings:
     llm_max_retry_wait_ms: int = 2_000
     rate_limit_refresh_ms: int = 5_000
 
+    multi_agent_max: int = 5
+    multi_agent_default: int = 3
+    multi_agent_timeout_ms: int = 15_000
+    multi_agent_synthesis_reserve_ms: int = 8_000
+
     api_gateway_timeout_ms: int = 30_000
     deadline_margin_ms: int = 500
 

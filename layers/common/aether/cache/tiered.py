@@ -29,7 +29,7 @@ from aether.telemetry import count
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Lookup", "TierName", "TieredCache"]
+__all__ = ["Lookup", "TierName", "TieredCache", "Uncacheable"]
 
 _ENVIRONMENT = secrets.token_hex(6)  # names this environment in lock tokens
 
@@ -42,6 +42,14 @@ _METRIC = {
     "single_flight": "CacheHitSingleFlight",
     None: "CacheMiss",
 }
+
+
+class Uncacheable(Exception):
+    """Raised by a compute function whose value must be returned but not cached (a partial result)."""
+
+    def __init__(self, value: bytes) -> None:
+        super().__init__("value not cacheable")
+        self.value = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +192,12 @@ class TieredCache:
             if waited is not None:
                 self._promote(key, waited, ttl_s, tiers)
                 return Lookup(waited, "l3")
-        value = await compute()
+        try:
+            value = await compute()
+        except Uncacheable as result:
+            if locked:
+                await self.l3.call(lambda r: r.delete(f"{key}:lock"))
+            return Lookup(result.value, None)
         await self._write(key, value, ttl_s, tiers, release_lock=locked)
         return Lookup(value, None)
 
@@ -201,7 +214,10 @@ class TieredCache:
         hit = self._from_memory(key, tiers)
         if hit is not None:
             return hit
-        value = await compute()
+        try:
+            value = await compute()
+        except Uncacheable as result:
+            return Lookup(result.value, None)
         self._promote(key, value, ttl_s, tiers)
         return Lookup(value, None)
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from aether import clients
 
-__all__ = ["UsageRecord", "record"]
+__all__ = ["UsageRecord", "record", "record_many"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +25,9 @@ class UsageRecord:
 
 async def record(usage: UsageRecord) -> None:
     await clients.mongo_db().usage.insert_one({**asdict(usage), "ts": datetime.now(UTC)})
+
+
+async def record_many(records: list[UsageRecord]) -> None:
+    """Several records in one round trip."""
+    now = datetime.now(UTC)
+    await clients.mongo_db().usage.insert_many([{**asdict(r), "ts": now} for r in records], ordered=False)

@@ -1,0 +1,248 @@
+"""Several agents answer in parallel, each within its own deadline; one synthesis merges them."""
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import replace
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from aether.agents.catalog import AGENTS
+from aether.agents.complexity import choose_model
+from aether.agents.router import route
+from aether.cache import get_cache
+from aether.cache.responses import normalize
+from aether.cache.tiered import Uncacheable
+from aether.errors import UpstreamError, UpstreamTimeout
+from aether.http import Invocation, Principal
+from aether.llm.catalog import TIERS
+from aether.llm.client import Completion, complete
+from aether.services.chat import QuickRequest
+from aether.settings import get_settings
+from aether.store import usage
+
+__all__ = ["AgentResult", "MultiAgentAnswer", "MultiAgentRequest", "multi_agent"]
+
+ENDPOINT = "chat/multi-agent"
+SYNTHESIS_PROMPT = (
+    "You lead a team of specialists. Merge their answers to the user's question into one answer: "
+    "keep what they agree on, resolve or flag disagreements, and credit each specialist briefly."
+)
+
+
+class MultiAgentRequest(QuickRequest):
+    agents: list[str] | None = None  # None: the router picks the best MULTI_AGENT_DEFAULT agents
+    max_tokens: int = Field(1024, ge=1, le=8192)
+
+    @field_validator("agents")
+    @classmethod
+    def _agents(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        limit = get_settings().multi_agent_max
+        unknown = [a for a in value if a not in AGENTS]
+        if unknown:
+            raise ValueError(f"unknown agent(s) {', '.join(unknown)}; choose from {', '.join(AGENTS)}")
+        if not value or len(value) > limit:
+            raise ValueError(f"give between 1 and {limit} agents")
+        if len(set(value)) != len(value):
+            raise ValueError("each agent may be named once")
+        return value
+
+
+class Part(BaseModel):
+    status: Literal["ok", "failed", "timeout"]
+    content: str | None = None
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+
+class AgentResult(Part):
+    agent: str
+
+
+class Totals(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+
+
+class MultiAgentAnswer(BaseModel):
+    agents: list[AgentResult]
+    synthesis: Part
+    totals: Totals
+    chosen_by: Literal["request", "router"]
+    request_id: str
+    cached: bool = False
+    cache_tier: str | None = None
+    saved_cost_usd: float = 0.0
+
+
+async def _ask(
+    agent: str, message: str, request: MultiAgentRequest, invocation: Invocation
+) -> tuple[AgentResult, Completion | None]:
+    started = time.perf_counter()
+    choice = choose_model(message, agent)
+    messages = [
+        {"role": "system", "content": AGENTS[agent].system_prompt},
+        {"role": "user", "content": message},
+    ]
+    try:
+        completion = await complete(
+            choice.chain,
+            messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            invocation=invocation,
+        )
+    except UpstreamTimeout as exc:
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        return AgentResult(agent=agent, status="timeout", latency_ms=elapsed, error=exc.message), None
+    except UpstreamError as exc:
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        return AgentResult(agent=agent, status="failed", latency_ms=elapsed, error=exc.message), None
+    return AgentResult(agent=agent, status="ok", **_part_fields(completion)), completion
+
+
+def _part_fields(completion: Completion) -> dict[str, object]:
+    return {
+        "content": completion.content,
+        "model": completion.model,
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "cost_usd": completion.cost_usd,
+        "latency_ms": completion.latency_ms,
+    }
+
+
+async def _synthesise(
+    message: str, results: list[AgentResult], request: MultiAgentRequest, invocation: Invocation
+) -> tuple[Part, Completion | None]:
+    answers = "\n\n".join(f"## {r.agent} ({AGENTS[r.agent].role})\n{r.content}" for r in results)
+    messages = [
+        {"role": "system", "content": SYNTHESIS_PROMPT},
+        {"role": "user", "content": f"Question:\n{message}\n\nSpecialists' answers:\n{answers}"},
+    ]
+    try:
+        completion = await complete(
+            TIERS["large"],
+            messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            invocation=invocation,
+        )
+    except (UpstreamError, UpstreamTimeout) as exc:
+        return Part(
+            status="timeout" if isinstance(exc, UpstreamTimeout) else "failed", error=exc.message
+        ), None
+    return Part(status="ok", **_part_fields(completion)), completion
+
+
+async def multi_agent(
+    request: MultiAgentRequest, principal: Principal, invocation: Invocation
+) -> MultiAgentAnswer:
+    settings = get_settings()
+    started = time.perf_counter()
+    agents = request.agents or route(request.message).ranked[: settings.multi_agent_default]
+    chosen_by: Literal["request", "router"] = "request" if request.agents else "router"
+    calls: list[tuple[str, Completion]] = []
+
+    async def fan_out() -> bytes:
+        # Each agent must finish early enough to leave the synthesis its reserve.
+        agent_deadline = min(
+            invocation.deadline - settings.multi_agent_synthesis_reserve_ms / 1000,
+            time.monotonic() + settings.multi_agent_timeout_ms / 1000,
+        )
+        per_agent = replace(invocation, deadline=agent_deadline)
+        outcomes = await asyncio.gather(*(_ask(a, request.message, request, per_agent) for a in agents))
+        results = [result for result, _ in outcomes]
+        calls.extend((result.agent, c) for result, c in outcomes if c is not None)
+        succeeded = [r for r in results if r.status == "ok"]
+        if not succeeded:
+            failures = "; ".join(f"{r.agent}: {r.status} ({r.error})" for r in results)
+            raise UpstreamError(f"every agent failed: {failures}")
+        synthesis, completion = await _synthesise(request.message, succeeded, request, invocation)
+        if completion is not None:
+            calls.append(("synthesis", completion))
+        answer = {
+            "agents": [r.model_dump() for r in results],
+            "synthesis": synthesis.model_dump(),
+            "totals": _totals(results, synthesis, started),
+        }
+        encoded = json.dumps(answer, separators=(",", ":")).encode()
+        if len(succeeded) < len(results) or synthesis.status != "ok":
+            raise Uncacheable(encoded)  # a partial answer is returned, never cached
+        return encoded
+
+    digest = hashlib.sha256(
+        json.dumps(
+            ["multi", agents, normalize(request.message), request.temperature, request.max_tokens]
+        ).encode()
+    ).hexdigest()
+    lookup = await get_cache().get_or_compute(
+        principal.user_id,
+        digest,
+        fan_out,
+        ttl_s=settings.response_cache_ttl_s,
+        tiers=("l2", "l3"),
+        deadline=invocation.deadline,
+    )
+    answer = MultiAgentAnswer(
+        **json.loads(lookup.value), chosen_by=chosen_by, request_id=invocation.request_id
+    )
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    if calls:
+        records = [_record(principal, invocation, agent, c, latency_ms) for agent, c in calls]
+    else:  # answered from the cache: one record of the hit, with nothing spent
+        answer.cached, answer.cache_tier = True, lookup.tier
+        answer.saved_cost_usd, answer.totals.cost_usd = answer.totals.cost_usd, 0.0
+        answer.totals.latency_ms = latency_ms
+        records = [
+            usage.UsageRecord(
+                user_id=principal.user_id,
+                endpoint=ENDPOINT,
+                agent="+".join(agents),
+                model="-",
+                prompt_tokens=0,
+                completion_tokens=0,
+                cost_usd=0.0,
+                latency_ms=latency_ms,
+                request_id=invocation.request_id,
+                cache_tier=lookup.tier,
+            )
+        ]
+    await usage.record_many(records)
+    return answer
+
+
+def _totals(results: list[AgentResult], synthesis: Part, started: float) -> dict[str, float]:
+    parts: list[Part] = [*results, synthesis]
+    return {
+        "prompt_tokens": sum(p.prompt_tokens for p in parts),
+        "completion_tokens": sum(p.completion_tokens for p in parts),
+        "cost_usd": sum(p.cost_usd for p in parts),
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+
+
+def _record(
+    principal: Principal, invocation: Invocation, agent: str, completion: Completion, latency_ms: float
+) -> usage.UsageRecord:
+    return usage.UsageRecord(
+        user_id=principal.user_id,
+        endpoint=ENDPOINT,
+        agent=agent,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=completion.cost_usd,
+        latency_ms=completion.latency_ms,
+        request_id=invocation.request_id,
+    )
