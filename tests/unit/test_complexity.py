@@ -26,3 +26,9 @@ def test_a_pinned_model_is_used_alone():
     choice = choose_model("anything", "dev", pinned=pinned)
     assert (choice.model, choice.chain) == (pinned, (pinned,))
     assert choice.reason == "model pinned by the request"
+
+
+def test_weighing_options_counts_as_a_signal():
+    assert "weighing options" in choose_model("Postgres or DynamoDB for this?", "atlas").reason
+    assert choose_model("Postgres or DynamoDB for this?", "atlas").tier == "large"
+    assert choose_model("Spinner or skeleton screen?", "luna").tier == "small"

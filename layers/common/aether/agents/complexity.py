@@ -9,7 +9,7 @@ from aether.llm.catalog import MODELS, TIERS, Tier
 
 __all__ = ["LARGE_AT", "ModelChoice", "choose_model"]
 
-LARGE_AT = 2.5  # score from which the large tier answers
+LARGE_AT = 2.0  # score from which the large tier answers
 
 _MATH = re.compile(
     r"\d\s*[-+*/^=<>]\s*\d|\b(calculate|compute|prove|derive|equation|probability|integral|formula"
@@ -20,6 +20,7 @@ _REASONING = re.compile(
     r"|architect\w*|plan|why|root cause|analy[sz]e|justify|recommend|migrate|refactor|optimi[sz]e"
     r"|explain how|walk me through|in depth|detailed)\b"
 )
+_OPTIONS = re.compile(r"\b(vs\.?|versus|or|which one|should we|should i)\b[^?]*\?|\bwhat happens (if|when)\b")
 _CONSTRAINT = re.compile(
     r"\b(must|must not|should not|at most|at least|no more than|without|within|only|exactly"
     r"|requirements?|constraints?|budget of)\b|^\s*(\d+[.)]|[-*])\s",
@@ -50,6 +51,8 @@ def _score(prompt: str, agent: str, history_messages: int) -> tuple[float, list[
     reasoning = len(set(_REASONING.findall(lowered)))
     if reasoning:
         signals.append((min(2.0, float(reasoning)), "multi-step reasoning"))
+    if _OPTIONS.search(lowered):
+        signals.append((1.0, "weighing options"))
     constraints = len(_CONSTRAINT.findall(lowered))
     if constraints >= 2:
         signals.append((1.0, "explicit constraints"))
