@@ -35,6 +35,10 @@ class ModelChoice:
     chain: tuple[str, ...]  # the model, then its fallbacks
     reason: str
 
+    def explain(self, answered_by: str) -> str:
+        """Why this model, and whether a fallback answered instead."""
+        return self.reason if answered_by == self.model else f"{self.reason}; fell back to {answered_by}"
+
 
 def _score(prompt: str, agent: str, history_messages: int) -> tuple[float, list[str]]:
     lowered = prompt.lower()

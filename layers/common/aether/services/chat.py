@@ -254,9 +254,7 @@ def _answer(
         routing=routing,
         model=completion.model,
         tier=MODELS[completion.model].tier,
-        model_reason=choice.reason
-        if completion.model == choice.model
-        else f"{choice.reason}; fell back to {completion.model}",
+        model_reason=choice.explain(completion.model),
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         cost_usd=0.0 if from_cache else completion.cost_usd,

@@ -56,6 +56,7 @@ class Part(BaseModel):
     status: Literal["ok", "failed", "timeout"]
     content: str | None = None
     model: str | None = None
+    model_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
@@ -108,7 +109,12 @@ async def _ask(
     except UpstreamError as exc:
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         return AgentResult(agent=agent, status="failed", latency_ms=elapsed, error=exc.message), None
-    return AgentResult(agent=agent, status="ok", **_part_fields(completion)), completion
+    reason = (
+        choice.reason
+        if completion.model == choice.model
+        else f"{choice.reason}; fell back to {completion.model}"
+    )
+    return AgentResult(agent=agent, status="ok", model_reason=reason, **_part_fields(completion)), completion
 
 
 def _part_fields(completion: Completion) -> dict[str, object]:
@@ -142,7 +148,7 @@ async def _synthesise(
         return Part(
             status="timeout" if isinstance(exc, UpstreamTimeout) else "failed", error=exc.message
         ), None
-    return Part(status="ok", **_part_fields(completion)), completion
+    return Part(status="ok", model_reason="large tier: synthesis", **_part_fields(completion)), completion
 
 
 async def multi_agent(
