@@ -56,11 +56,14 @@ def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(caplog
         assert stored, "the value computed after recovery was written to Redis"
         return incidents_while_down, calls
 
-    flush_metrics()
+    flush_metrics("test")
     capfd.readouterr()
     incidents, calls = run(scenario)
-    flush_metrics()  # as the handler does at the end of an invocation
-    (emf,) = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    flush_metrics("test")  # as the handler does at the end of an invocation
+    documents = [
+        json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')
+    ]
+    (emf,) = [d for d in documents if "RedisIncidents" in d]
     assert incidents == 1
     assert calls == ["before", *(f"q{i}" for i in range(10)), "after"]
     assert emf["RedisIncidents"] == [1.0]

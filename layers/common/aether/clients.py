@@ -38,6 +38,8 @@ def mongo_client() -> "AsyncMongoClient":
     if _mongo is None:
         from pymongo import AsyncMongoClient
 
+        from aether.telemetry.db import CommandTimer
+
         settings = get_settings()
         url = _secret(settings.mongo_url, settings.mongo_url_secret_arn)
         if not url:
@@ -49,6 +51,7 @@ def mongo_client() -> "AsyncMongoClient":
             serverSelectionTimeoutMS=settings.mongo_timeout_ms,
             connectTimeoutMS=settings.mongo_timeout_ms,
             appname="aether",
+            event_listeners=[CommandTimer()],
         )
     return _mongo
 

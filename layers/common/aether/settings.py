@@ -54,6 +54,8 @@ class Settings:
     multi_agent_timeout_ms: int = 15_000
     multi_agent_synthesis_reserve_ms: int = 8_000
 
+    powertools_trace_disabled: bool = True
+
     api_gateway_timeout_ms: int = 30_000
     deadline_margin_ms: int = 500
 

@@ -35,13 +35,6 @@ _ENVIRONMENT = secrets.token_hex(6)  # names this environment in lock tokens
 
 TierName = Literal["l1", "l2", "l3"]
 ALL_TIERS: tuple[TierName, ...] = ("l1", "l2", "l3")
-_METRIC = {
-    "l1": "CacheHitL1",
-    "l2": "CacheHitL2",
-    "l3": "CacheHitL3",
-    "single_flight": "CacheHitSingleFlight",
-    None: "CacheMiss",
-}
 
 
 class Uncacheable(Exception):
@@ -75,6 +68,11 @@ class TieredCache:
     # Keys -----------------------------------------------------------------------------------
 
     @staticmethod
+    def version_key(namespace: str) -> str:
+        """The Redis key of a namespace's version (INCR it to clear the namespace everywhere)."""
+        return f"aether:{{{namespace}}}:ver"
+
+    @staticmethod
     def _prefix(namespace: str) -> str:
         return f"aether:{{{namespace}}}:v"  # the hash tag keeps a namespace in one cluster slot
 
@@ -92,17 +90,21 @@ class TieredCache:
 
     # Reads ----------------------------------------------------------------------------------
 
+    def _note(self, tier: str, hit: bool) -> None:
+        self.counters[f"{tier}_{'hit' if hit else 'miss'}"] += 1
+        count("TierHits" if hit else "TierMisses", tier=tier)
+
     def _from_memory(self, key: str, tiers: tuple[TierName, ...]) -> Lookup | None:
         for name, tier in (("l1", self.l1), ("l2", self.l2)):
             if name not in tiers:
                 continue
             entry = tier.get_entry(key)
             if entry is not None:
-                self.counters[f"{name}_hit"] += 1
+                self._note(name, hit=True)
                 if name == "l2" and "l1" in tiers:
                     self.l1.set(key, entry[1], entry[0])
                 return Lookup(entry[1], name)
-            self.counters[f"{name}_miss"] += 1
+            self._note(name, hit=False)
         return None
 
     async def get_or_compute(
@@ -117,7 +119,7 @@ class TieredCache:
     ) -> Lookup:
         """The cached value, or `compute()`'s, written through to `tiers`; identical misses coalesce."""
         lookup = await self._get_or_compute(namespace, digest, compute, ttl_s, tiers, deadline)
-        count(_METRIC[lookup.tier])
+        count("CacheMiss" if lookup.tier is None else "CacheHit")
         return lookup
 
     async def _get_or_compute(
@@ -168,7 +170,7 @@ class TieredCache:
         read = None
         if "l3" in tiers:
             read = await self.l3.read(
-                f"{self._prefix(namespace)}er", self._prefix(namespace), f":{digest}", token, self.lock_ms
+                self.version_key(namespace), self._prefix(namespace), f":{digest}", token, self.lock_ms
             )
         if read is None:  # no L3: only memory, with the last version known (or 0)
             self.counters["l3_unavailable" if "l3" in tiers else "l3_skipped"] += 1
@@ -178,10 +180,10 @@ class TieredCache:
         self._versions[namespace] = (version, time.monotonic())
         key = self._key(namespace, version, digest)
         if value is not None:
-            self.counters["l3_hit"] += 1
+            self._note("l3", hit=True)
             self._promote(key, value, ttl_s, tiers)
             return Lookup(value, "l3")
-        self.counters["l3_miss"] += 1
+        self._note("l3", hit=False)
         hit = self._from_memory(key, tiers)
         if hit is not None:  # rare: Redis evicted what memory still holds
             if locked:
@@ -271,7 +273,7 @@ class TieredCache:
 
     async def clear(self, namespace: str) -> None:
         """Make every entry of `namespace` unreachable, in this and every other environment."""
-        version = await self.l3.call(lambda r: r.incr(f"{self._prefix(namespace)}er"))
+        version = await self.l3.call(lambda r: r.incr(self.version_key(namespace)))
         if version is None:  # Redis unavailable: at least this environment forgets
             version = self._versions.get(namespace, (0, 0.0))[0] + 1
         self._versions[namespace] = (int(version), time.monotonic())

@@ -3,13 +3,16 @@
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 from mangum import Mangum
 
 from aether.errors import NotImplementedYet
 from aether.http.errors import install_error_handlers
 from aether.http.limits import BodyLimit
-from aether.telemetry import flush_metrics
+from aether.settings import get_settings
+from aether.telemetry import flush_metrics, logger
+from aether.telemetry.middleware import RequestTelemetry
 
 __all__ = ["API_PREFIX", "create_app", "lambda_handler", "not_built"]
 
@@ -19,8 +22,10 @@ API_PREFIX = "/api/ai/v4"
 def create_app(service: str) -> FastAPI:
     """An app with Aether's error model and input limits; routes are added by the function."""
     app = FastAPI(title=f"Aether {service}", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    app.add_middleware(RequestTelemetry, service=service)  # outermost: it sees every status
     return app
 
 
@@ -30,13 +35,35 @@ def not_built(feature: str) -> None:
 
 
 def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The Lambda entry point for `app`: Mangum, then this invocation's metrics as one EMF line."""
-    asgi = Mangum(app, lifespan="off")
+    """The Lambda entry point for `app`: Mangum, logs with the request id, this invocation's metrics.
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    Tracing (Powertools Tracer, which loads the X-Ray SDK) is set up on the first invocation and
+    only when POWERTOOLS_TRACE_DISABLED is false, so it costs nothing when off.
+    """
+    asgi = Mangum(app, lifespan="off")
+    service: str = app.state.service
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        logger.append_keys(service=service)  # locally one process hosts every function
         try:
             return asgi(event, context)
         finally:
-            flush_metrics()
+            flush_metrics(service)
+
+    entry: list[Callable[[dict[str, Any], Any], dict[str, Any]]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if not entry:
+            entry.append(invoke if get_settings().powertools_trace_disabled else _traced(service, invoke))
+        return entry[0](event, context)
 
     return handler
+
+
+def _traced(
+    service: str, invoke: Callable[[dict[str, Any], Any], dict[str, Any]]
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service=service).capture_lambda_handler(invoke)

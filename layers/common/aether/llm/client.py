@@ -20,7 +20,7 @@ from aether.http.context import Invocation
 from aether.llm.catalog import cost_usd
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
-from aether.telemetry import count
+from aether.telemetry import count, observe
 
 __all__ = ["Completion", "complete"]
 
@@ -63,6 +63,13 @@ def _retry_after_s(headers: dict[str, str]) -> float | None:
         return None
 
 
+def _observe(model: str, started: float, prompt_tokens: int, completion_tokens: int) -> None:
+    observe("ModelLatency", (time.perf_counter() - started) * 1000, model=model)
+    count("TokensIn", prompt_tokens, model=model)
+    count("TokensOut", completion_tokens, model=model)
+    count("CostUSD", cost_usd(model, prompt_tokens, completion_tokens), model=model)
+
+
 async def complete(
     chain: tuple[str, ...],
     messages: list[dict[str, str]],
@@ -86,6 +93,7 @@ async def complete(
             remaining = invocation.remaining_s()
             if remaining <= 0:
                 raise UpstreamTimeout("the model did not answer before the request deadline")
+            attempt_started = time.perf_counter()
             try:
                 async with asyncio.timeout(remaining):
                     raw = await clients.groq().chat.completions.with_raw_response.create(
@@ -108,7 +116,7 @@ async def complete(
                         and wait * 1000 <= settings.llm_max_retry_wait_ms
                         and wait < invocation.remaining_s()
                     ):
-                        count("ModelRetryRateLimited")
+                        count("ModelRetries")
                         await asyncio.sleep(wait)
                         continue
                     break
@@ -125,6 +133,7 @@ async def complete(
                 usage = response.usage
                 prompt_tokens = usage.prompt_tokens if usage else 0
                 completion_tokens = usage.completion_tokens if usage else 0
+                _observe(model, attempt_started, prompt_tokens, completion_tokens)
                 return Completion(
                     content=response.choices[0].message.content or "",
                     model=model,
@@ -140,7 +149,7 @@ async def complete(
                 delay = _backoff_s(attempt)
                 if delay >= invocation.remaining_s():
                     break
-                count("ModelRetryServerError")
+                count("ModelRetries")
                 await asyncio.sleep(delay)
         given_up.append(model)
         if model != ordered[-1]:

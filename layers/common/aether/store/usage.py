@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from aether import clients
+from aether.telemetry import usage_changed
 
 __all__ = ["UsageRecord", "record", "record_many"]
 
@@ -24,10 +25,12 @@ class UsageRecord:
 
 
 async def record(usage: UsageRecord) -> None:
-    await clients.mongo_db().usage.insert_one({**asdict(usage), "ts": datetime.now(UTC)})
+    await record_many([usage])
 
 
 async def record_many(records: list[UsageRecord]) -> None:
     """Several records in one round trip."""
     now = datetime.now(UTC)
     await clients.mongo_db().usage.insert_many([{**asdict(r), "ts": now} for r in records], ordered=False)
+    for user_id in {r.user_id for r in records}:
+        usage_changed(user_id)

@@ -1,35 +1,78 @@
-"""Logging and metrics through AWS Lambda Powertools (EMF in namespace Aether).
+"""Logs and metrics through AWS Lambda Powertools; EMF in namespace Aether.
 
-Counts are collected during an invocation in a plain Counter (a dictionary update, where
-Powertools' add_metric costs about 6 µs) and handed to Powertools when the invocation ends
-(`aether.http.lambda_handler`), which prints them as one EMF line.
+During an invocation metrics are only collected (a dictionary update); when it ends
+`flush_metrics` hands them to Powertools, one EMF document per set of dimensions (the route,
+each model, each cache tier). Names, units and dimensions come from `catalog.METRICS`.
 """
 
-from collections import Counter
+from collections import defaultdict
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics
 
-__all__ = ["NAMESPACE", "count", "flush_metrics", "logger", "metrics"]
+from aether.telemetry.catalog import METRICS
+
+__all__ = [
+    "NAMESPACE",
+    "count",
+    "flush_metrics",
+    "logger",
+    "observe",
+    "pending",
+    "take_users_with_usage",
+    "usage_changed",
+]
 
 NAMESPACE = "Aether"
 
 logger = Logger()
-metrics = Metrics(namespace=NAMESPACE)
+
+Dimensions = tuple[tuple[str, str], ...]
+_pending: defaultdict[Dimensions, defaultdict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
 
 
-_counts: Counter[str] = Counter()
+def observe(name: str, value: float, **dimensions: str) -> None:
+    """Record one value of metric `name` (which must be in the catalog, with its dimensions)."""
+    _pending[tuple(sorted(dimensions.items()))][name].append(value)
 
 
-def count(name: str) -> None:
-    """Add 1 to a Count metric of this invocation."""
-    _counts[name] += 1
+def count(name: str, value: float = 1.0, **dimensions: str) -> None:
+    """Add to a Count metric of this invocation (summed before it is emitted)."""
+    values = _pending[tuple(sorted(dimensions.items()))][name]
+    if values:
+        values[0] += value
+    else:
+        values.append(value)
 
 
-def flush_metrics() -> None:
-    """Print this invocation's metrics, if it has any."""
-    for name, value in _counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    _counts.clear()
-    if metrics.metric_set:
+_users_with_usage: set[str] = set()
+
+
+def usage_changed(user_id: str) -> None:
+    """Note that this invocation wrote usage for `user_id` (its analytics cache must be invalidated)."""
+    _users_with_usage.add(user_id)
+
+
+def take_users_with_usage() -> list[str]:
+    users = sorted(_users_with_usage)
+    _users_with_usage.clear()
+    return users
+
+
+def pending() -> dict[Dimensions, dict[str, list[float]]]:
+    """What this invocation has recorded so far (the telemetry pipeline reads it too)."""
+    return {dims: dict(values) for dims, values in _pending.items()}
+
+
+def flush_metrics(service: str) -> None:
+    """Print this invocation's metrics as EMF, one document per set of dimensions, then forget them."""
+    for dimensions, values in _pending.items():
+        metrics = EphemeralMetrics(namespace=NAMESPACE, service=service)
+        for key, value in dimensions:
+            metrics.add_dimension(name=key, value=value)
+        for name, samples in values.items():
+            unit = METRICS[name][0]
+            for sample in samples:
+                metrics.add_metric(name=name, unit=unit, value=sample)
         metrics.flush_metrics()
+    _pending.clear()

@@ -1,0 +1,81 @@
+"""Per-request telemetry: route latency and status, cold start, memory and CPU, the live minute."""
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aether.telemetry import count, observe, take_users_with_usage
+from aether.telemetry.live import Minute, publish
+
+__all__ = ["API_PREFIX", "RequestTelemetry", "route_of"]
+
+API_PREFIX = "/api/ai/v4/"
+_cold = True
+
+
+def route_of(scope: Scope) -> str:
+    """The route as a low-cardinality label: the template's path without the API prefix."""
+    event: dict[str, Any] = scope.get("aws.event") or {}
+    route_key = event.get("routeKey") or f"{scope.get('method', '')} {scope.get('path', '')}"
+    return route_key.split(" ", 1)[-1].removeprefix(API_PREFIX)
+
+
+def _memory_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class RequestTelemetry:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        global _cold
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, cpu_started = time.perf_counter(), time.process_time()
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            latency_ms = (time.perf_counter() - started) * 1000
+            route = route_of(scope)
+            count("Requests", route=route)
+            observe("Latency", latency_ms, route=route)
+            if status >= 500:
+                count("Errors5xx", route=route)
+            elif status >= 400:
+                count("Errors4xx", route=route)
+            cold, _cold = _cold, False
+            if cold:
+                count("ColdStart")
+            memory_mb = _memory_mb()
+            context = scope.get("aws.context")
+            limit_mb = float(getattr(context, "memory_limit_in_mb", 0) or 0)
+            observe("MemoryUsedMB", round(memory_mb, 1))
+            if limit_mb:
+                observe("MemoryUtilization", round(100 * memory_mb / limit_mb, 1))
+            observe("CpuTime", (time.process_time() - cpu_started) * 1000)
+            await publish(
+                Minute(
+                    service=self.service,
+                    route=route,
+                    status=status,
+                    latency_ms=latency_ms,
+                    cold_start=cold,
+                    memory_mb=round(memory_mb, 1),
+                    memory_limit_mb=limit_mb,
+                    users_with_new_usage=take_users_with_usage(),
+                )
+            )

@@ -1,0 +1,76 @@
+"""What a handler emits: EMF metrics (names, units, dimensions), logs with the request id."""
+
+import io
+import json
+
+from aether.telemetry import logger
+from aether.telemetry.catalog import METRICS
+from aether_local.model_server import Reply
+from tests.conftest import event, invoke
+
+
+def emf_documents(output: str) -> list[dict]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
+
+
+def metrics_of(documents: list[dict]) -> dict[str, list[tuple[dict[str, str], object]]]:
+    """metric name -> [(its dimensions, its value)] across the documents."""
+    found: dict[str, list[tuple[dict[str, str], object]]] = {}
+    for document in documents:
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "Aether"
+        (dimension_names,) = directive["Dimensions"]
+        dimensions = {name: document[name] for name in dimension_names}
+        for metric in directive["Metrics"]:
+            name = metric["Name"]
+            unit, extra = METRICS[name]
+            assert metric["Unit"] == unit, name
+            assert sorted(dimension_names) == sorted(("service", *extra)), name
+            value = document[name]
+            found.setdefault(name, []).append((dimensions, value[0] if isinstance(value, list) else value))
+    return found
+
+
+def test_a_chat_request_emits_route_model_cache_and_environment_metrics(model, user, capfd):
+    capfd.readouterr()
+    model.script(Reply(content="ok", prompt_tokens=100, completion_tokens=20))
+    status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "emit metrics"}, sub=user))
+    assert status == 200
+    found = metrics_of(emf_documents(capfd.readouterr().out))
+    assert found["Requests"] == [({"service": "chat", "route": "chat/optimized"}, 1.0)]
+    assert found["Latency"][0][0] == {"service": "chat", "route": "chat/optimized"}
+    assert found["TokensIn"] == [({"service": "chat", "model": body["model"]}, 100.0)]
+    assert found["TokensOut"] == [({"service": "chat", "model": body["model"]}, 20.0)]
+    assert found["CostUSD"][0][1] == body["cost_usd"]
+    assert "ModelLatency" in found and "DbLatency" in found and "CpuTime" in found
+    assert found["CacheMiss"] == [({"service": "chat"}, 1.0)]
+    assert {dims["tier"] for dims, _ in found["TierMisses"]} == {"l2", "l3"}
+    assert found["MemoryUsedMB"][0][1] > 10
+    assert 0 < found["MemoryUtilization"][0][1] < 100  # of the 1,024 MB the context reports
+    assert "Errors5xx" not in found
+
+
+def test_a_failed_request_counts_an_error_and_logs_with_the_request_id(model, user, capfd, settings_env):
+    settings_env.setenv("LLM_MAX_ATTEMPTS", "1")
+    from aether.settings import get_settings
+
+    get_settings.cache_clear()
+    capfd.readouterr()
+    model.script(Reply(status=500), Reply(status=500))
+    evt = event("POST", "/chat/quick", {"message": "fail"}, sub=user)
+    handler = logger.registered_handler
+    log_stream = io.StringIO()
+    previous = handler.setStream(log_stream)
+    try:
+        status, _ = invoke("chat", evt)
+    finally:
+        handler.setStream(previous)
+    assert status == 502
+    output = capfd.readouterr().out
+    found = metrics_of(emf_documents(output))
+    assert found["Errors5xx"] == [({"service": "chat", "route": "chat/quick"}, 1.0)]
+    assert found["ModelFallbacks"] == [({"service": "chat"}, 1.0)]
+    logs = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    failure = next(log for log in logs if log["message"] == "request failed")
+    assert failure["correlation_id"] == evt["requestContext"]["requestId"]
+    assert failure["service"] == "chat"
