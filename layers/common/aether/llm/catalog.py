@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["MODELS", "PRICES_READ_ON", "TIERS", "Model", "Tier", "cost_usd"]
+__all__ = ["MODELS", "PRICES_READ_ON", "TIERS", "Model", "Tier", "baseline_cost_usd", "cost_usd"]
 
 Tier = Literal["small", "large"]
 
@@ -43,3 +43,8 @@ def cost_usd(model_id: str, prompt_tokens: int, completion_tokens: int) -> float
     model = MODELS[model_id]
     cost = (prompt_tokens * model.input_per_million + completion_tokens * model.output_per_million) / _MILLION
     return float(cost)
+
+
+def baseline_cost_usd(prompt_tokens: int, completion_tokens: int) -> float:
+    """What the same tokens cost on the large tier's first model: the no-routing, no-cache baseline."""
+    return cost_usd(TIERS["large"][0], prompt_tokens, completion_tokens)

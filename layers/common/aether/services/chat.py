@@ -15,7 +15,7 @@ from aether.agents.router import route
 from aether.cache import get_cache, responses
 from aether.cache.decorator import cached
 from aether.http import Invocation, Principal
-from aether.llm.catalog import MODELS, TIERS
+from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
 from aether.llm.client import Completion, complete, rate_limits
 from aether.settings import get_settings
 from aether.store import conversations, usage
@@ -234,6 +234,9 @@ def _usage(
         request_id=invocation.request_id,
         cache_tier=cache_tier,
         conversation_id=conversation_id,
+        tier=MODELS[completion.model].tier,
+        baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
+        saved_cost_usd=completion.cost_usd if from_cache else 0.0,
     )
 
 

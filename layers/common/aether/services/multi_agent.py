@@ -17,7 +17,7 @@ from aether.cache.responses import normalize
 from aether.cache.tiered import Uncacheable
 from aether.errors import UpstreamError, UpstreamTimeout
 from aether.http import Invocation, Principal
-from aether.llm.catalog import TIERS
+from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
 from aether.llm.client import Completion, complete
 from aether.services.chat import QuickRequest
 from aether.settings import get_settings
@@ -251,4 +251,6 @@ def _record(
         cost_usd=completion.cost_usd,
         latency_ms=completion.latency_ms,
         request_id=invocation.request_id,
+        tier=MODELS[completion.model].tier,
+        baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
     )

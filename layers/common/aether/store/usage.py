@@ -22,6 +22,9 @@ class UsageRecord:
     request_id: str
     cache_tier: str | None = None
     conversation_id: str | None = None
+    tier: str | None = None  # the model's tier
+    baseline_cost_usd: float = 0.0  # the same tokens on the large tier, without cache (analytics' baseline)
+    saved_cost_usd: float = 0.0  # a cache hit: what the answer cost when it was computed
 
 
 async def record(usage: UsageRecord) -> None:
