@@ -1,7 +1,6 @@
 """aether-local: run Aether's Lambda functions on this machine, as API Gateway and Lambda would."""
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -51,9 +50,7 @@ def _invoke(args: argparse.Namespace) -> None:
     stack = LocalStack(Path(args.data_dir)).start()
     host = FunctionHost(specs[args.function])
     try:
-        # Like `sam local invoke`: the function's logs go to stderr, its response to stdout.
-        with contextlib.redirect_stdout(sys.stderr):
-            response = host.invoke(event)
+        response = host.invoke(event)  # the function's logs go to stderr, as with `sam local invoke`
     finally:
         host.close()
         stack.stop()

@@ -1,15 +1,16 @@
-"""Runs a function's handler as Lambda does: one execution environment, one request at a time.
+"""Runs a function's handler as Lambda does: its own execution environment, one request at a time.
 
-Each function gets its own thread, which imports the handler module once (the cold start) and
-then runs every invocation, so Mangum's event loop and the clients bound to it live on as in a
-warm Lambda environment.
+Each function host is a child process (`aether_local.worker`) started on the first invocation
+(the cold start); it keeps the imported module, Mangum's event loop and the clients bound to it
+for the warm invocations that follow, and shares nothing with the other functions' processes.
 """
 
-import importlib.util
+import json
+import subprocess
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,26 +52,37 @@ class LambdaContext:
 class FunctionHost:
     def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lambda-{spec.name}")
-        self._handler: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+        self._lock = threading.Lock()  # one request at a time, as in a Lambda environment
+        self._process: subprocess.Popen[str] | None = None
 
-    def _load(self) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-        module_name, attr = self.spec.handler.rsplit(".", 1)
-        path = self.spec.code_dir / f"{module_name}.py"
-        spec = importlib.util.spec_from_file_location(f"aether_fn_{self.spec.name}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return getattr(module, attr)
-
-    def _run(self, event: dict[str, Any]) -> dict[str, Any]:
-        if self._handler is None:
-            self._handler = self._load()
-        context = LambdaContext(self.spec.name, self.spec.memory_mb, self.spec.timeout_s)
-        return self._handler(event, context)
+    def _start(self) -> subprocess.Popen[str]:
+        spec = self.spec
+        args = [str(spec.code_dir), spec.handler, spec.name, str(spec.memory_mb), str(spec.timeout_s)]
+        return subprocess.Popen(
+            [sys.executable, "-m", "aether_local.worker", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self._thread.submit(self._run, event).result()
+        with self._lock:
+            if self._process is None:
+                self._process = self._start()
+            assert self._process.stdin is not None and self._process.stdout is not None
+            self._process.stdin.write(json.dumps(event) + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+            if not line:
+                self._process = None
+                raise RuntimeError(f"the {self.spec.name} function's process exited")
+            return json.loads(line)
 
     def close(self) -> None:
-        self._thread.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            if self._process is not None:
+                assert self._process.stdin is not None
+                self._process.stdin.close()
+                self._process.wait(10)
+                self._process = None

@@ -1,55 +1,51 @@
-"""Two execution environments in two processes share L3, and a clear in one reaches the other."""
+"""Two execution environments of the chat function (two processes) share L3, and a clear in one
+reaches the other."""
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
+from aether_local.events import http_api_event
+from aether_local.lambda_host import FunctionHost
+from aether_local.template import read_template
 from tests.conftest import ROOT
 
-
-class EnvironmentProcess:
-    def __init__(self, environment: dict[str, str]) -> None:
-        env = {**os.environ, **environment, "CACHE_VERSION_TTL_MS": "0"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.environment_process"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-
-    def call(self, function: str, method: str, path: str, body: Any, sub: str) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        request = {"function": function, "method": method, "path": path, "body": body, "sub": sub}
-        self.process.stdin.write(json.dumps(request) + "\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(10)
+PREFIX = "/api/ai/v4"
 
 
-def test_clear_in_one_environment_reaches_the_other(environment, model, user):
-    a, b = EnvironmentProcess(environment), EnvironmentProcess(environment)
+def request(method: str, path: str, body: dict[str, Any], sub: str) -> dict[str, Any]:
+    return http_api_event(
+        method=method,
+        path=PREFIX + path,
+        query="",
+        headers={"content-type": "application/json"},
+        body=json.dumps(body).encode(),
+        route_key=f"{method} {PREFIX + path}",
+        path_parameters={},
+        claims={"sub": sub},
+    )
+
+
+def test_clear_in_one_environment_reaches_the_other(environment, model, user, monkeypatch):
+    monkeypatch.setenv("CACHE_VERSION_TTL_MS", "0")  # inherited by the two environments' processes
+    (chat,) = {r.function for r in read_template(ROOT / "template.yaml") if r.function.name == "chat"}
+    a, b = FunctionHost(chat), FunctionHost(chat)
     ask = {"message": "Which tier answers this?"}
+
+    def call(host: FunctionHost, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(host.invoke(request(method, path, body, user))["body"])
+
     try:
-        first = a.call("chat", "POST", "/chat/optimized", ask, user)["body"]
-        again = a.call("chat", "POST", "/chat/optimized", ask, user)["body"]
-        elsewhere = b.call("chat", "POST", "/chat/optimized", ask, user)["body"]
-        cleared = b.call("chat", "POST", "/cache/clear", {}, user)
-        after = a.call("chat", "POST", "/chat/optimized", ask, user)["body"]
+        first = call(a, "POST", "/chat/optimized", ask)
+        again = call(a, "POST", "/chat/optimized", ask)
+        elsewhere = call(b, "POST", "/chat/optimized", ask)
+        cleared = call(b, "POST", "/cache/clear", {})
+        after = call(a, "POST", "/chat/optimized", ask)
     finally:
         a.close()
         b.close()
     # With CACHE_VERSION_TTL_MS=0 each lookup reads the namespace version with the L3 entry.
     assert (first["cached"], again["cache_tier"], elsewhere["cache_tier"]) == (False, "l3", "l3")
-    assert cleared["status"] == 200
+    assert cleared["cleared"] == "user"
     # B's clear bumped the version: A's L2 and the old L3 entry are both out of reach
     assert after["cached"] is False
     assert len(model.requests) == 2
