@@ -1,18 +1,32 @@
 """dashboard function: operators' view and health checks."""
 
-from aether.http import API_PREFIX, AdminPrincipal, create_app, lambda_handler, not_built
+from typing import Literal
+
+from fastapi import Query
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from aether.http import API_PREFIX, AdminPrincipal, OptionalPrincipal, create_app, lambda_handler
+from aether.services import dashboard as service
+from aether.services.health import health
 
 app = create_app("dashboard")
 
 
-@app.get(f"{API_PREFIX}/performance/dashboard")
-async def performance_dashboard(principal: AdminPrincipal) -> None:
-    not_built("the performance dashboard")
+@app.get(f"{API_PREFIX}/performance/dashboard", response_model=None)
+async def performance_dashboard(
+    principal: AdminPrincipal,
+    window: int = Query(15, ge=1, le=1440, description="minutes, at most 24 hours"),
+    source: Literal["redis", "cloudwatch"] = "redis",
+    format: Literal["json", "html"] = "json",
+) -> dict | HTMLResponse:
+    view = await service.dashboard(window, source)
+    return HTMLResponse(service.render_html(view)) if format == "html" else view
 
 
 @app.get(f"{API_PREFIX}/health/detailed")
-async def health_detailed() -> None:
-    not_built("detailed health checks")
+async def health_detailed(principal: OptionalPrincipal) -> JSONResponse:
+    status, body = await health(details=principal is not None and principal.is_admin)
+    return JSONResponse(body, status_code=status)
 
 
 handler = lambda_handler(app)

@@ -135,6 +135,16 @@ class ModelServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") != "/openai/v1/models":
+                    self._send(404, {}, b'{"error":{"message":"not found"}}')
+                    return
+                models = {
+                    "object": "list",
+                    "data": [{"id": "local", "object": "model", "owned_by": server.label}],
+                }
+                self._send(200, {}, json.dumps(models).encode())
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length)

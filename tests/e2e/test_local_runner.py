@@ -98,9 +98,11 @@ def test_runner_enforces_auth_like_the_jwt_authorizer(local_api):
     status, body = _call(local_api, "GET", "/performance/dashboard", token=local_api["user"])
     assert (status, body["error"]["code"]) == (403, "forbidden")
     status, body = _call(local_api, "GET", "/performance/dashboard", token=local_api["admin"])
-    assert status == 501
-    status, _ = _call(local_api, "GET", "/health/detailed")
-    assert status == 501  # public route: reaches the function without a token
+    assert status == 200 and "routes" in body
+    status, body = _call(local_api, "GET", "/health/detailed")  # public: no token needed
+    assert status == 200 and set(body) == {"status"}
+    status, body = _call(local_api, "GET", "/health/detailed", token=local_api["admin"])
+    assert set(body["checks"]) == {"mongodb", "redis", "model_provider"}
 
 
 def test_unknown_route_is_404(local_api):
@@ -123,6 +125,8 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, event_f
     response = json.loads(result.stdout)
     body = json.loads(response["body"])
     built = {
+        "dashboard_health.json",
+        "dashboard_performance.json",
         "chat_optimized.json",
         "chat_quick.json",
         "chat_agents.json",

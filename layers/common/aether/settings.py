@@ -55,6 +55,7 @@ class Settings:
     multi_agent_synthesis_reserve_ms: int = 8_000
 
     powertools_trace_disabled: bool = True
+    alert_rules: str = ""  # JSON list of alert rules; empty: the defaults (telemetry/alerts.py)
 
     api_gateway_timeout_ms: int = 30_000
     deadline_margin_ms: int = 500

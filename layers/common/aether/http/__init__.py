@@ -1,7 +1,7 @@
 """The shared FastAPI app factory, auth, error model and input limits."""
 
 from aether.http.app import API_PREFIX, create_app, lambda_handler, not_built
-from aether.http.auth import AdminPrincipal, CurrentPrincipal, Principal
+from aether.http.auth import AdminPrincipal, CurrentPrincipal, OptionalPrincipal, Principal
 from aether.http.context import Invocation, RequestInvocation
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "AdminPrincipal",
     "CurrentPrincipal",
     "Invocation",
+    "OptionalPrincipal",
     "Principal",
     "RequestInvocation",
     "create_app",

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from aether.errors import Forbidden, Unauthorized
 from aether.settings import get_settings
 
-__all__ = ["AdminPrincipal", "CurrentPrincipal", "Principal", "principal_from_claims"]
+__all__ = ["AdminPrincipal", "CurrentPrincipal", "OptionalPrincipal", "Principal", "principal_from_claims"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +40,13 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
     return Principal(user_id=str(user_id), is_admin=is_admin)
 
 
-async def _principal(request: Request) -> Principal:
+async def _maybe_principal(request: Request) -> Principal | None:
     event = request.scope.get("aws.event") or {}
     claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
-    principal = principal_from_claims(claims)
+    return principal_from_claims(claims)
+
+
+async def _principal(principal: Annotated[Principal | None, Depends(_maybe_principal)]) -> Principal:
     if principal is None:
         raise Unauthorized("authentication required: no caller identity in the request")
     return principal
@@ -56,4 +59,5 @@ async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Princi
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(_maybe_principal)]
 AdminPrincipal = Annotated[Principal, Depends(_admin)]

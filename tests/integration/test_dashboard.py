@@ -1,0 +1,162 @@
+"""The dashboard and health routes through the real dashboard handler."""
+
+import asyncio
+import datetime as dt
+import json
+import socket
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import aether.cache
+from aether import clients
+from aether.settings import get_settings
+from aether_local.lambda_host import LambdaContext
+from aether_local.model_server import Reply
+from tests.conftest import event, function, invoke
+
+ADMIN = ["aether-admins"]
+
+
+def dashboard(query: str = "", groups: list[str] | None = ADMIN) -> tuple[int, object]:
+    return invoke("dashboard", event("GET", "/performance/dashboard", sub="ops", groups=groups, query=query))
+
+
+def test_live_figures_follow_the_requests_made(model, user):
+    model.script(Reply(content="a", prompt_tokens=40, completion_tokens=10))
+    invoke("chat", event("POST", "/chat/optimized", {"message": "dashboard question"}, sub=user))
+    invoke("chat", event("POST", "/chat/optimized", {"message": "dashboard question"}, sub=user))
+    invoke("chat", event("POST", "/chat/optimized", {"message": ""}, sub=user))  # a 422
+    status, body = dashboard()
+    assert status == 200, body
+    route = body["routes"]["chat/optimized"]
+    assert route["count"] >= 3 and route["errors_4xx"] >= 1
+    assert 0 < route["p50_ms"] <= route["p95_ms"] <= route["p99_ms"]
+    assert any(m["tokens_in"] >= 40 for m in body["models"].values())
+    assert body["cache"]["hits"] >= 1 and body["cache"]["misses"] >= 1
+    assert body["database"]["p95_ms"] > 0
+    chat = body["functions"]["chat"]
+    assert chat["invocations"] >= 3 and chat["memory_limit_mb"] == 1024 and 0 < chat["memory_utilization"] < 1
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    assert body["business"]["requests_per_day"][today] >= 2
+    assert body["business"]["active_users_month"] >= 1
+    assert 0 < body["business"]["availability"] <= 1
+    assert body["reads"] == {"minutes": 15, "round_trips": 1}
+
+
+def test_a_day_window_is_read_in_a_few_round_trips():
+    status, body = dashboard("window=1440")
+    assert status == 200
+    assert body["reads"] == {"minutes": 1440, "round_trips": 3}
+
+
+@pytest.mark.parametrize("query", ["window=0", "window=1441", "window=abc", "source=prometheus"])
+def test_bad_parameters_are_422(query):
+    status, body = dashboard(query)
+    assert status == 422, body
+
+
+def test_alert_rules_are_configurable_and_deduplicated(model, user, settings_env):
+    rules = [{"name": "slow", "figure": "route_p95_ms", "above": 0.0001, "severity": "critical"}]
+    settings_env.setenv("ALERT_RULES", json.dumps(rules))
+    get_settings.cache_clear()
+    invoke("chat", event("POST", "/chat/quick", {"message": "alert me"}, sub=user))
+    invoke("chat", event("POST", "/chat/quick", {"message": "alert me too"}, sub=user))
+    _, body = dashboard()
+    alerts = [a for a in body["alerts"] if a["rule"] == "slow"]
+    subjects = [a["subject"] for a in alerts]
+    assert "chat/quick" in subjects and len(subjects) == len(set(subjects))
+    assert all(a["severity"] == "critical" for a in alerts)
+
+
+def test_default_rules_flag_a_low_cache_hit_rate_with_advice(model, user):
+    invoke("chat", event("POST", "/chat/optimized", {"message": "a fresh question, never cached"}, sub=user))
+    _, body = dashboard()
+    hit_rate = body["cache"]["hit_rate"]
+    flagged = any(a["rule"] == "cache_hit_rate" for a in body["alerts"])
+    assert flagged == (hit_rate < 0.8)
+    if flagged:
+        assert any("Cache hit rate" in text for text in body["recommendations"])
+
+
+def test_the_dashboard_as_an_html_page():
+    response = function("dashboard").handler(
+        event("GET", "/performance/dashboard", sub="ops", groups=ADMIN, query="format=html"),
+        LambdaContext("dashboard", 1024, 29),
+    )
+    assert response["statusCode"] == 200
+    assert response["headers"]["content-type"].startswith("text/html")
+    assert "<svg" in response["body"] and "Latency p95 per route" in response["body"]
+
+
+def test_cloudwatch_source_reads_the_same_figures_through_get_metric_data(monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        cloudwatch = boto3.client("cloudwatch")
+        now = dt.datetime.now(dt.UTC)
+        route = [{"Name": "service", "Value": "chat"}, {"Name": "route", "Value": "chat/optimized"}]
+        data = [
+            ("Requests", route, 40.0),
+            ("Errors5xx", route, 2.0),
+            ("CacheHit", [{"Name": "service", "Value": "chat"}], 30.0),
+            ("CacheMiss", [{"Name": "service", "Value": "chat"}], 10.0),
+        ]
+        cloudwatch.put_metric_data(
+            Namespace="Aether",
+            MetricData=[
+                {"MetricName": n, "Dimensions": d, "Value": v, "Unit": "Count", "Timestamp": now}
+                for n, d, v in data
+            ],
+        )
+        status, body = dashboard("source=cloudwatch")
+    assert status == 200, body
+    assert body["source"] == "cloudwatch"
+    assert body["routes"]["chat/optimized"]["count"] == 40
+    assert body["routes"]["chat/optimized"]["error_rate"] == 0.05
+    assert body["cache"]["hit_rate"] == 0.75
+    assert body["business"]["availability"] == 0.95
+    # moto computes no percentile statistics; the counts still come through
+    assert body["percentiles_available"] is False
+    assert body["routes"]["chat/optimized"]["p95_ms"] is None
+
+
+def test_health_is_minimal_without_auth_and_detailed_for_admins(model):
+    status, body = invoke("dashboard", event("GET", "/health/detailed", sub=None))
+    assert (status, body) == (200, {"status": "healthy"})
+    status, body = invoke("dashboard", event("GET", "/health/detailed", sub="ops", groups=ADMIN))
+    assert status == 200
+    assert {name: check["status"] for name, check in body["checks"].items()} == {
+        "mongodb": "healthy",
+        "redis": "healthy",
+        "model_provider": "healthy",
+    }
+    assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
+    status, body = invoke("dashboard", event("GET", "/health/detailed", sub="someone"))
+    assert set(body) == {"status"}  # a signed-in non-admin sees the minimal answer
+
+
+@pytest.fixture
+def mongo_down(settings_env):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    function("dashboard")
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(clients.close_all())
+    aether.cache._cache = None
+    settings_env.setenv("MONGO_URL", f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500")
+    get_settings.cache_clear()
+    yield
+    loop.run_until_complete(clients.close_all())
+    aether.cache._cache = None
+
+
+def test_health_is_503_when_mongodb_is_down(mongo_down):
+    status, body = invoke("dashboard", event("GET", "/health/detailed", sub="ops", groups=ADMIN))
+    assert status == 503
+    assert body["status"] == "down"
+    assert body["checks"]["mongodb"]["status"] == "degraded"
+    assert body["checks"]["redis"]["status"] == "healthy"
