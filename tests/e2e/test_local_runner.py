@@ -132,6 +132,7 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, event_f
         "chat_agents.json",
         "chat_cache_clear.json",
         "multi_agent.json",
+        "analytics_user.json",
     }
     expected = 200 if event_file in built else 501
     assert response["statusCode"] == expected, body

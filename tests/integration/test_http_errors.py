@@ -80,7 +80,6 @@ def test_non_admin_on_admin_route_is_403_and_admin_reaches_it():
 @pytest.mark.parametrize(
     ("function", "method", "path"),
     [
-        ("analytics", "GET", "/analytics/user"),
         ("chat", "POST", "/chat/stream"),
         ("chat", "GET", "/conversations"),
     ],

@@ -32,6 +32,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024
     history_limit: int = 20
     response_cache_ttl_s: int = 3600
+    analytics_cache_ttl_s: int = 60
 
     cache_l1_size: int = 10_000
     cache_l1_ttl_s: int = 300
