@@ -8,6 +8,8 @@ from aether.telemetry import usage_changed
 
 __all__ = ["UsageRecord", "record", "record_many"]
 
+USAGE_BY_USER_INDEX = [("user_id", 1), ("ts", 1)]  # analytics: one user's records over a period
+
 
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
