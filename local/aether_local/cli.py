@@ -57,6 +57,45 @@ def _invoke(args: argparse.Namespace) -> None:
     print(json.dumps(response, indent=2))
 
 
+def _indexes(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from pymongo.errors import PyMongoError
+
+    from aether import clients
+    from aether.settings import get_settings
+    from aether.store.indexes import IndexSpec, apply_indexes
+    from aether_local.mongo_server import start_mongo
+
+    mongo = None
+    if os.environ.get("MONGO_URL"):
+        print("MongoDB: MONGO_URL from the environment")
+    else:
+        data = Path(args.data_dir) / "mongo.sqlite"
+        mongo, url = start_mongo(data)
+        os.environ["MONGO_URL"] = url
+        print(f"MongoDB: embedded mongoeco wire server, data in {data}")
+    print(f"Database: {get_settings().mongo_db}")
+
+    async def apply() -> list[tuple[IndexSpec, bool]]:
+        try:
+            return await apply_indexes(clients.mongo_db())
+        finally:
+            await clients.close_all()
+
+    try:
+        applied = asyncio.run(apply())
+    except PyMongoError as error:
+        sys.exit(f"applying the indexes failed: {error}")
+    finally:
+        if mongo is not None:
+            mongo.terminate()
+            mongo.wait(10)
+    for spec, created in applied:
+        keys = ", ".join(f"{name}: {order}" for name, order in spec.keys)
+        print(f"{spec.collection}.{spec.name} ({keys}): {'created' if created else 'already there'}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="aether-local", description=__doc__)
     parser.add_argument("--template", default="template.yaml")
@@ -74,6 +113,10 @@ def main(argv: list[str] | None = None) -> None:
     invoke.add_argument("function", help="function folder name: chat, multi_agent, analytics, dashboard")
     invoke.add_argument("--event", required=True, help="API Gateway v2 event JSON file")
     invoke.set_defaults(run=_invoke)
+    indexes = commands.add_parser(
+        "indexes", help="create the MongoDB indexes Aether needs in MONGO_URL (or the embedded MongoDB)"
+    )
+    indexes.set_defaults(run=_indexes)
     args = parser.parse_args(argv)
     args.run(args)
 
