@@ -1,7 +1,11 @@
 """chat function: single-agent chat routes."""
 
+from typing import Annotated
+
+from fastapi import Query
+
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler, not_built
-from aether.services import chat
+from aether.services import chat, conversations
 
 app = create_app("chat")
 
@@ -31,13 +35,21 @@ async def agents(principal: CurrentPrincipal) -> dict[str, list[dict[str, str]]]
 
 
 @app.get(f"{API_PREFIX}/conversations")
-async def conversations(principal: CurrentPrincipal) -> None:
-    not_built("conversation listing")
+async def conversations_list(
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> conversations.ConversationPage:
+    return await conversations.list_page(principal, limit, cursor)
 
 
 @app.get(f"{API_PREFIX}/conversations/search")
-async def conversations_search(principal: CurrentPrincipal) -> None:
-    not_built("conversation search")
+async def conversations_search(
+    principal: CurrentPrincipal,
+    q: conversations.SearchText,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> conversations.SearchResults:
+    return await conversations.search(principal, q, limit)
 
 
 @app.post(f"{API_PREFIX}/cache/clear")

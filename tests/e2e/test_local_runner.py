@@ -110,8 +110,14 @@ def test_unknown_route_is_404(local_api):
     assert status == 404 and body == {"message": "Not Found"}
 
 
+@pytest.fixture(scope="module")
+def indexed(environment: dict[str, str]) -> None:
+    """The indexes in place, as after a deployment (conversation search needs its text index)."""
+    subprocess.run([*AETHER_LOCAL, "indexes"], cwd=ROOT, env=_env(environment), check=True, timeout=60)
+
+
 @pytest.mark.parametrize("event_file", sorted(p.name for p in (ROOT / "events").glob("*.json")))
-def test_invoke_runs_each_sample_event_through_its_function(environment, event_file):
+def test_invoke_runs_each_sample_event_through_its_function(environment, indexed, event_file):
     function = "multi_agent" if event_file.startswith("multi_agent") else event_file.split("_")[0]
     result = subprocess.run(
         [*AETHER_LOCAL, "invoke", function, "--event", str(Path("events") / event_file)],
@@ -131,6 +137,8 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, event_f
         "chat_quick.json",
         "chat_agents.json",
         "chat_cache_clear.json",
+        "chat_conversations.json",
+        "chat_conversations_search.json",
         "multi_agent.json",
         "analytics_user.json",
     }

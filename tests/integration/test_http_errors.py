@@ -81,7 +81,6 @@ def test_non_admin_on_admin_route_is_403_and_admin_reaches_it():
     ("function", "method", "path"),
     [
         ("chat", "POST", "/chat/stream"),
-        ("chat", "GET", "/conversations"),
     ],
 )
 def test_routes_not_built_yet_answer_501(function, method, path):
