@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"Dev token (admin): {auth.sign('local-admin', groups=[admin_group])}")
     print("These tokens are signed by this process only and are not accepted by deployed functions.")
     print(f"Listening on {api.url}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop what was started on TERM too
     try:
         api.serve_forever()
     except KeyboardInterrupt:

@@ -41,6 +41,7 @@ def test_live_figures_follow_the_requests_made(model, user):
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     assert body["business"]["requests_per_day"][today] >= 2
     assert body["business"]["active_users_month"] >= 1
+    assert body["business"]["cost_month_usd"] > 0 and body["business"]["cost_per_active_user_month_usd"] > 0
     assert 0 < body["business"]["availability"] <= 1
     assert body["reads"] == {"minutes": 15, "round_trips": 1}
 

@@ -22,7 +22,7 @@ def _bars(items: list[tuple[str, float | None]], unit: str, width: int = 520) ->
     rows = []
     for i, (label, value) in enumerate(items):
         y = i * 22
-        length = 0 if value is None else max(1, int((width - 190) * value / top))
+        length = 0 if value is None else max(1, int((width - 280) * value / top))
         shown = "n/a" if value is None else f"{value:,.4g} {unit}"
         rows.append(
             f'<text x="0" y="{y + 14}" font-size="11">{escape(label[:28])}</text>'
@@ -84,8 +84,8 @@ def render(view: dict[str, Any]) -> str:
         _card(
             "Business",
             f"<p>active users this month: {business['active_users_month']}<br>"
-            f"cost this month: ${business['cost_month_usd']:.4f}, per active user: "
-            f"${business['cost_per_active_user_month_usd']:.4f}<br>"
+            f"cost this month: ${business['cost_month_usd']:.6f}, per active user: "
+            f"${business['cost_per_active_user_month_usd']:.6f}<br>"
             f"availability: {business['availability']}</p>",
         ),
         _card("Active alerts", f"<ul>{alerts}</ul>"),
