@@ -4,20 +4,20 @@ import asyncio
 import re
 from collections import defaultdict
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from aether import clients
 from aether.errors import UpstreamError
 from aether.llm.catalog import MODELS
 from aether.services.dashboard_cloudwatch import cloudwatch_view
 from aether.services.dashboard_html import render as render_html
 from aether.settings import get_settings
+from aether.store import usage
 from aether.telemetry.alerts import evaluate, recommend, rules_from
 from aether.telemetry.histogram import percentile
 from aether.telemetry.live import read_window
 
-__all__ = ["business_figures", "dashboard", "render_html", "view_from_totals"]
+__all__ = ["dashboard", "render_html", "view_from_totals"]
 
 _BUCKET = re.compile(r"^(route|model)\|(.+)\|b(\d+)$|^db\|b(\d+)$")
 
@@ -103,52 +103,6 @@ def view_from_totals(totals: dict[str, float]) -> dict[str, Any]:
     }
 
 
-async def business_figures(now: datetime | None = None) -> dict[str, Any]:
-    """Requests per day (7 days), active users and cost per active user this month, from usage."""
-    now = now or datetime.now(UTC)
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    week_start = (now - timedelta(days=6)).replace(hour=0, minute=0, second=0, microsecond=0)
-    since = min(month_start, week_start)
-    pipeline: list[dict[str, Any]] = [
-        {"$match": {"ts": {"$gte": since}}},
-        {
-            "$project": {
-                "user_id": 1,
-                "cost_usd": 1,
-                "request_id": 1,
-                "day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$ts"}},
-                "this_month": {"$gte": ["$ts", month_start]},
-            }
-        },
-        {
-            "$group": {
-                "_id": {"day": "$day", "user_id": "$user_id", "this_month": "$this_month"},
-                "cost_usd": {"$sum": "$cost_usd"},
-                "requests": {"$addToSet": "$request_id"},
-            }
-        },
-    ]
-    rows = await (await clients.mongo_db().usage.aggregate(pipeline)).to_list(None)
-    per_day: defaultdict[str, int] = defaultdict(int)
-    month_users: set[str] = set()
-    month_cost = 0.0
-    week_first = week_start.strftime("%Y-%m-%d")
-    for row in rows:
-        key = row["_id"]
-        if key["day"] >= week_first:
-            per_day[key["day"]] += len(row["requests"])
-        if key["this_month"]:
-            month_users.add(key["user_id"])
-            month_cost += row["cost_usd"]
-    days = [(week_start + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(7)]
-    return {
-        "requests_per_day": {day: per_day.get(day, 0) for day in days},
-        "active_users_month": len(month_users),
-        "cost_month_usd": round(month_cost, 6),
-        "cost_per_active_user_month_usd": round(month_cost / len(month_users), 6) if month_users else 0.0,
-    }
-
-
 async def dashboard(window_minutes: int, source: str = "redis") -> dict[str, Any]:
     """The figures of the last `window_minutes`, from the live minutes in Redis or from CloudWatch."""
     if source == "cloudwatch":
@@ -160,7 +114,7 @@ async def dashboard(window_minutes: int, source: str = "redis") -> dict[str, Any
             raise UpstreamError("live figures are unavailable: Redis does not answer")
         view = view_from_totals(window.totals)
         reads = {"minutes": window.hashes_read, "round_trips": window.round_trips}
-    view["business"] = await business_figures()
+    view["business"] = await usage.business_figures()
     view["business"]["availability"] = view.pop("availability")
     view.setdefault("database", {"p50_ms": None, "p95_ms": None, "p99_ms": None})
     view.setdefault("functions", {})

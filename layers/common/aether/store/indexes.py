@@ -17,7 +17,7 @@ from aether.store.conversations import (
     MESSAGES_HISTORY_INDEX,
     MESSAGES_TEXT_INDEX,
 )
-from aether.store.usage import USAGE_BY_USER_INDEX
+from aether.store.usage import USAGE_BY_TIME_INDEX, USAGE_BY_USER_INDEX
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -37,6 +37,7 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec("messages", "messages_history", MESSAGES_HISTORY_INDEX),
     IndexSpec("messages", "messages_user_text", MESSAGES_TEXT_INDEX),
     IndexSpec("usage", "usage_user_ts", USAGE_BY_USER_INDEX),
+    IndexSpec("usage", "usage_ts", USAGE_BY_TIME_INDEX),
 )
 
 

@@ -1,12 +1,20 @@
 """Usage records: one per model call or cache hit, the source of per-user analytics."""
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aether import clients
 from aether.telemetry import usage_changed
 
-__all__ = ["UsageRecord", "record", "record_many"]
+__all__ = [
+    "USAGE_BY_TIME_INDEX",
+    "UsageRecord",
+    "business_figures",
+    "record",
+    "record_many",
+]
 
 USAGE_BY_USER_INDEX = [("user_id", 1), ("ts", 1)]  # analytics: one user's records over a period
 
@@ -39,3 +47,53 @@ async def record_many(records: list[UsageRecord]) -> None:
     await clients.mongo_db().usage.insert_many([{**asdict(r), "ts": now} for r in records], ordered=False)
     for user_id in {r.user_id for r in records}:
         usage_changed(user_id)
+
+
+# The business figures read every user's records of a period.
+USAGE_BY_TIME_INDEX = [("ts", 1)]
+
+
+async def business_figures(now: datetime | None = None) -> dict[str, Any]:
+    """Requests per day (7 days), active users and cost per active user this month, from usage."""
+    now = now or datetime.now(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    week_start = (now - timedelta(days=6)).replace(hour=0, minute=0, second=0, microsecond=0)
+    since = min(month_start, week_start)
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"ts": {"$gte": since}}},
+        {
+            "$project": {
+                "user_id": 1,
+                "cost_usd": 1,
+                "request_id": 1,
+                "day": {"$dateToString": {"format": "%Y-%m-%d", "date": "$ts"}},
+                "this_month": {"$gte": ["$ts", month_start]},
+            }
+        },
+        {
+            "$group": {
+                "_id": {"day": "$day", "user_id": "$user_id", "this_month": "$this_month"},
+                "cost_usd": {"$sum": "$cost_usd"},
+                "requests": {"$addToSet": "$request_id"},
+            }
+        },
+    ]
+    rows = await (await clients.mongo_db().usage.aggregate(pipeline)).to_list(None)
+    per_day: defaultdict[str, int] = defaultdict(int)
+    month_users: set[str] = set()
+    month_cost = 0.0
+    week_first = week_start.strftime("%Y-%m-%d")
+    for row in rows:
+        key = row["_id"]
+        if key["day"] >= week_first:
+            per_day[key["day"]] += len(row["requests"])
+        if key["this_month"]:
+            month_users.add(key["user_id"])
+            month_cost += row["cost_usd"]
+    days = [(week_start + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(7)]
+    return {
+        "requests_per_day": {day: per_day.get(day, 0) for day in days},
+        "active_users_month": len(month_users),
+        "cost_month_usd": round(month_cost, 6),
+        "cost_per_active_user_month_usd": round(month_cost / len(month_users), 6) if month_users else 0.0,
+    }
