@@ -11,17 +11,51 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aether.cache import get_cache
 from aether.cache.tiered import TieredCache
 from aether.telemetry import pending
 from aether.telemetry.histogram import bucket
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 __all__ = ["RETENTION_S", "Minute", "Window", "publish", "read_window"]
 
 RETENTION_S = 25 * 3600  # a 24-hour window plus margin
 _PREFIX = "aether:live:"
 _READ_BATCH = 500  # HGETALLs per pipelined round trip when reading a window
+
+# Adds a request to a minute's hash in one command (one reply to parse, not one per field).
+# ARGV: n, n field/increment pairs, m, m field/value pairs (levels such as memory), ttl.
+_ADD = """
+local i = 2
+for _ = 1, tonumber(ARGV[1]) do
+  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+local m = tonumber(ARGV[i]); i = i + 1
+for _ = 1, m do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+redis.call('EXPIRE', KEYS[1], ARGV[i])
+return 1
+"""
+
+# Adds a request to a minute's hash in one command (one reply to parse, not one per field).
+# ARGV: n, n field/increment pairs, m, m field/value pairs (levels such as memory), ttl.
+_ADD = """
+local i = 2
+for _ = 1, tonumber(ARGV[1]) do
+  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+local m = tonumber(ARGV[i]); i = i + 1
+for _ = 1, m do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+redis.call('EXPIRE', KEYS[1], ARGV[i])
+return 1
+"""
 
 
 def _key(minute: int) -> str:
@@ -73,22 +107,17 @@ async def publish(minute: Minute) -> None:
         fields[f"svc|{service}|cold"] += 1
     key = _key(int(time.time() // 60))
 
-    async def write(client: object) -> None:
-        pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
-        for name, value in fields.items():
-            if float(value).is_integer():
-                pipe.hincrby(key, name, int(value))
-            else:
-                pipe.hincrbyfloat(key, name, value)
-        pipe.hset(
-            key,
-            mapping={
-                f"svc|{service}|mem_mb": minute.memory_mb,
-                f"svc|{service}|mem_limit_mb": minute.memory_limit_mb,
-            },
-        )
-        pipe.expire(key, RETENTION_S)
-        for user_id in minute.users_with_new_usage:
+    levels = {
+        f"svc|{service}|mem_mb": minute.memory_mb,
+        f"svc|{service}|mem_limit_mb": minute.memory_limit_mb,
+    }
+    args: list[str | float] = [len(fields), *(x for pair in fields.items() for x in pair)]
+    args += [len(levels), *(x for pair in levels.items() for x in pair), RETENTION_S]
+
+    async def write(client: "Redis") -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.eval(_ADD, 1, key, *args)  # EVAL, not EVALSHA: nothing to reload after a Redis restart
+        for user_id in minute.users_with_new_usage:  # other cluster slots: plain commands beside it
             pipe.incr(TieredCache.version_key(f"analytics:{user_id}"))
         await pipe.execute()
 
@@ -114,8 +143,8 @@ async def read_window(minutes: int, now: float | None = None) -> Window | None:
     for start in range(0, len(keys), _READ_BATCH):
         batch = keys[start : start + _READ_BATCH]
 
-        async def read(client: object, batch: list[str] = batch) -> list[dict[bytes, bytes]]:
-            pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        async def read(client: "Redis", batch: list[str] = batch) -> list[dict[bytes, bytes]]:
+            pipe = client.pipeline(transaction=False)
             for key in batch:
                 pipe.hgetall(key)
             return await pipe.execute()

@@ -1,12 +1,16 @@
 """Per-request telemetry: route latency and status, cold start, memory and CPU, the live minute."""
 
 import time
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aether.telemetry import count, observe, take_users_with_usage
 from aether.telemetry.live import Minute, publish
+
+if TYPE_CHECKING:
+    import psutil
 
 __all__ = ["API_PREFIX", "RequestTelemetry", "route_of"]
 
@@ -21,10 +25,15 @@ def route_of(scope: Scope) -> str:
     return route_key.split(" ", 1)[-1].removeprefix(API_PREFIX)
 
 
-def _memory_mb() -> float:
+@cache
+def _process() -> "psutil.Process":
     import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+    return psutil.Process()
+
+
+def _memory_mb() -> float:
+    return _process().memory_info().rss / 2**20
 
 
 class RequestTelemetry:
