@@ -77,6 +77,8 @@ event = json.load(sys.stdin)
 class Context:
     aws_request_id = "bench-cold-start"
     function_name = "bench"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:bench"
     memory_limit_in_mb = 1024
 
     def get_remaining_time_in_millis(self):
