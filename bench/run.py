@@ -536,19 +536,24 @@ def _stage(labels: list[str]) -> str:
     return " || ".join(f"{label} x{n}" if n > 1 else label for label, n in sorted(Counter(labels).items()))
 
 
+TELEMETRY = "redis pipeline(EVAL"  # the request's live minute (issue 5 budgets it apart: +1)
+
+
 def _trips(probes: Probes, model_calls: int, body: dict[str, Any]) -> dict[str, Any]:
     mongo_waves = len(waves(probes.mongo.spans))
-    redis_waves = len(waves(probes.redis_spans))
+    redis_waves = len(waves([s for s in probes.redis_spans if not s.label.startswith(TELEMETRY)]))
+    telemetry = sum(1 for s in probes.redis_spans if s.label.startswith(TELEMETRY))
     return {
         "answered_by": body.get("cache_tier") or "model",
         "mongo": dict(probes.mongo.commands),
         "redis": dict(probes.redis_sends),
         "model_calls": model_calls,
         "new_mongo_connections": probes.mongo.new_connections,
-        "waves": {"mongo": mongo_waves, "redis": redis_waves},
+        "waves": {"mongo": mongo_waves, "redis": redis_waves, "telemetry": telemetry},
         "stages": [_stage(wave.labels) for wave in waves(probes.all_spans())],
-        # The issue's target: <= 2 Mongo, <= 2 Redis round trips and 1 model call on the critical path.
-        "within_target": mongo_waves <= 2 and redis_waves <= 2 and model_calls <= 1,
+        # Issue 2: <= 2 Mongo, <= 2 Redis round trips and 1 model call on the critical path;
+        # issue 5: telemetry adds at most one Redis round trip.
+        "within_target": mongo_waves <= 2 and redis_waves <= 2 and model_calls <= 1 and telemetry <= 1,
     }
 
 
@@ -674,14 +679,15 @@ def print_warm(warm: dict[str, Any]) -> None:
 
 def print_trips(trips: dict[str, Any]) -> None:
     print("3. Round trips per request, counted with warm clients. Target on the critical path: mongo <= 2,")
-    print("   redis <= 2, model 1, judged on waves (sequential stages, from overlapping spans).")
+    print("   redis <= 2, model 1, judged on waves (sequential stages, from overlapping spans); telemetry's")
+    print("   live-minute write (pipeline(EVAL,...)) is counted apart: at most 1.")
     for name, row in trips.items():
         mongo = ", ".join(f"{k} {v}" for k, v in row["mongo"].items()) or "-"
         redis = ", ".join(f"{k} {v}" for k, v in row["redis"].items()) or "-"
         print(
             f"   {name:<21} mongo {sum(row['mongo'].values())} ({mongo}) in {row['waves']['mongo']} wave(s); "
-            f"redis {sum(row['redis'].values())} ({redis}) in {row['waves']['redis']}; "
-            f"model {row['model_calls']}"
+            f"redis {sum(row['redis'].values())} ({redis}) in {row['waves']['redis']} "
+            f"+ telemetry {row['waves']['telemetry']}; model {row['model_calls']}"
         )
         print(
             f"   {'':<21} answered by {row['answered_by']}; {'within' if row['within_target'] else 'OVER'} "
