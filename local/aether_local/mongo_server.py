@@ -14,9 +14,36 @@ from pathlib import Path
 __all__ = ["start_mongo"]
 
 
+def _mend_text_search() -> None:
+    """Work around two mongoeco 4.11 bugs with `$text` queries, so local search finds results.
+
+    An inclusion projection on a `$text` query returns only `_id` and the score, and a sort on
+    `{"$meta": "textScore"}` is ignored: both because the matched documents reach projection and
+    sorting wrapped in a RuntimeDocumentState. This unwraps them; a real MongoDB needs nothing.
+    Pinned to mongoeco==4.11.0 (pyproject.toml): re-check on an upgrade.
+    """
+    from mongoeco.core import projections, sorting
+    from mongoeco.core.runtime_metadata import RuntimeDocumentState
+
+    apply_tree = projections._apply_inclusion_tree
+    projections._apply_inclusion_tree = lambda state, tree: apply_tree(
+        state.document if isinstance(state, RuntimeDocumentState) else state, tree
+    )
+    sort_value = sorting.sort_value
+
+    def metadata_aware_sort_value(document: object, field: str, direction: int, **kwargs: object) -> object:
+        if isinstance(document, RuntimeDocumentState) and field.startswith("\x00"):
+            return document.resolve(field)[1]
+        return sort_value(document, field, direction, **kwargs)
+
+    sorting.sort_value = metadata_aware_sort_value
+
+
 async def _serve(sqlite_path: str | None, port: int) -> None:
     from mongoeco.engines import MemoryEngine, SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
+
+    _mend_text_search()
 
     engine = SQLiteEngine(sqlite_path) if sqlite_path else MemoryEngine()
     async with AsyncMongoEcoProxyServer(engine=engine, port=port) as server:

@@ -17,6 +17,26 @@ __all__ = ["LocalStack"]
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+def _apply_indexes(url: str) -> int:
+    """The index specs on the embedded database (a deployment runs `aether-local indexes` instead)."""
+    import asyncio
+
+    from pymongo import AsyncMongoClient
+
+    from aether.settings import Settings
+    from aether.store.indexes import apply_indexes
+
+    async def apply() -> int:
+        client: AsyncMongoClient = AsyncMongoClient(url)
+        try:
+            applied = await apply_indexes(client[Settings.from_env().mongo_db])
+        finally:
+            await client.close()
+        return sum(created for _, created in applied)
+
+    return asyncio.run(apply())
+
+
 def _redis_answers(url: str) -> bool:
     try:
         return bool(Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5).ping())
@@ -37,8 +57,10 @@ class LocalStack:
         if not os.environ.get("MONGO_URL"):
             self._mongo, url = start_mongo(self.data_dir / "mongo.sqlite")
             os.environ["MONGO_URL"] = url
+            created = _apply_indexes(url)
             self.notes.append(
-                f"MongoDB: embedded mongoeco wire server, data in {self.data_dir / 'mongo.sqlite'}"
+                f"MongoDB: embedded mongoeco wire server, data in {self.data_dir / 'mongo.sqlite'}; "
+                f"indexes applied ({created} created)"
             )
         else:
             self.notes.append("MongoDB: MONGO_URL from the environment")

@@ -1,15 +1,11 @@
 """GET /conversations and /conversations/search through the chat function's real handler.
 
-Search needs MongoDB's `$text`. mongoeco 4.11 matches `$text` queries but, on them, drops every
-field an inclusion projection asks for (only `_id` and the `$meta` score come back) and ignores a
-sort on the text score. The tests that read search hits are therefore expected to fail on mongoeco
-(strict xfail: they pass on a real MongoDB, MONGO_URL=...); what mongoeco does answer correctly
-(validation, a search with no hits of the caller's own, its round trips) runs everywhere.
+Search needs MongoDB's `$text`; the mongoeco stand-in runs it with two bugs mended by
+aether_local.mongo_server (see `_mend_text_search`), and a real MongoDB (MONGO_URL) needs nothing.
 """
 
 import asyncio
 import base64
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -22,13 +18,6 @@ from aether import clients
 from aether.store.indexes import apply_indexes
 from aether_local.model_server import Reply
 from tests.conftest import event, function, invoke
-
-ON_MONGOECO = not os.environ.get("MONGO_URL")
-needs_real_text_search = pytest.mark.xfail(
-    ON_MONGOECO,
-    reason="mongoeco 4.11 drops projected fields and ignores the textScore sort on $text queries",
-    strict=True,
-)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -187,7 +176,6 @@ def test_limit_out_of_range_is_a_422(user, limit):
     assert body["error"]["message"].startswith("query.limit:")
 
 
-@needs_real_text_search
 def test_search_finds_the_callers_messages_best_first_and_never_anothers(db, user):
     # Given the caller's messages and another user's with the same words
     db.messages.insert_many(
@@ -211,7 +199,6 @@ def test_search_finds_the_callers_messages_best_first_and_never_anothers(db, use
     assert {owners[ObjectId(hit["message_id"])] for hit in hits} == {user}
 
 
-@needs_real_text_search
 def test_search_snippet_is_cut_around_the_match(db, user):
     db.messages.insert_one(message(user, "x " * 300 + "needle " + "y " * 300))
     status, body = search(user, "q=needle")

@@ -67,11 +67,10 @@ def redis() -> "Redis | None":
     if _redis is None and settings.redis_url:
         from redis.asyncio import Redis
 
-        timeout = settings.redis_timeout_ms / 1000
         _redis = Redis.from_url(
             settings.redis_url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            socket_timeout=settings.redis_timeout_ms / 1000,
+            socket_connect_timeout=settings.redis_connect_timeout_ms / 1000,
             client_name="aether",
         )
     return _redis

@@ -19,6 +19,7 @@ class Settings:
 
     redis_url: str = ""
     redis_timeout_ms: int = 50
+    redis_connect_timeout_ms: int = 250
     redis_retry_after_s: int = 5
 
     groq_api_key: str = ""
