@@ -20,7 +20,16 @@ from aether.llm.client import Completion, complete, rate_limits
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
-__all__ = ["ChatAnswer", "ChatRequest", "QuickRequest", "agents", "chat", "clear_cache", "quick"]
+__all__ = [
+    "ChatAnswer",
+    "ChatRequest",
+    "QuickRequest",
+    "agents",
+    "chat",
+    "clear_cache",
+    "quick",
+    "usage_record",
+]
 
 AGENT_CHOICES = ("auto", *AGENTS)
 
@@ -163,7 +172,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         completion_tokens=completion.completion_tokens,
         asked_at=asked_at,
     )
-    record = _usage(
+    record = usage_record(
         principal,
         invocation,
         "chat/optimized",
@@ -195,7 +204,7 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     await usage.record(
-        _usage(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
+        usage_record(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
     )
     return _answer(completion, agent.name, choice, routing, None, invocation, latency_ms, None)
 
@@ -211,7 +220,7 @@ def _cacheable(completion: Completion) -> dict[str, Any]:
     }
 
 
-def _usage(
+def usage_record(
     principal: Principal,
     invocation: Invocation,
     endpoint: str,
@@ -219,8 +228,9 @@ def _usage(
     completion: Completion,
     cache_tier: str | None,
     latency_ms: float,
-    conversation_id: str | None,
+    conversation_id: str | None = None,
 ) -> usage.UsageRecord:
+    """The usage record of one model call, or of a cache hit (nothing spent, the saving noted)."""
     from_cache = cache_tier is not None
     return usage.UsageRecord(
         user_id=principal.user_id,

@@ -17,9 +17,9 @@ from aether.cache.responses import normalize
 from aether.cache.tiered import Uncacheable
 from aether.errors import UpstreamError, UpstreamTimeout
 from aether.http import Invocation, Principal
-from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
+from aether.llm.catalog import TIERS
 from aether.llm.client import Completion, complete
-from aether.services.chat import QuickRequest
+from aether.services.chat import QuickRequest, usage_record
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -205,7 +205,9 @@ async def multi_agent(
     )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     if calls:
-        records = [_record(principal, invocation, agent, c, latency_ms) for agent, c in calls]
+        records = [
+            usage_record(principal, invocation, ENDPOINT, agent, c, None, c.latency_ms) for agent, c in calls
+        ]
     else:  # answered from the cache: one record of the hit, with nothing spent
         answer.cached, answer.cache_tier = True, lookup.tier
         answer.saved_cost_usd, answer.totals.cost_usd = answer.totals.cost_usd, 0.0
@@ -236,21 +238,3 @@ def _totals(results: list[AgentResult], synthesis: Part, started: float) -> dict
         "cost_usd": sum(p.cost_usd for p in parts),
         "latency_ms": round((time.perf_counter() - started) * 1000, 2),
     }
-
-
-def _record(
-    principal: Principal, invocation: Invocation, agent: str, completion: Completion, latency_ms: float
-) -> usage.UsageRecord:
-    return usage.UsageRecord(
-        user_id=principal.user_id,
-        endpoint=ENDPOINT,
-        agent=agent,
-        model=completion.model,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost_usd=completion.cost_usd,
-        latency_ms=completion.latency_ms,
-        request_id=invocation.request_id,
-        tier=MODELS[completion.model].tier,
-        baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
-    )

@@ -42,21 +42,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[i])
 return 1
 """
 
-# Adds a request to a minute's hash in one command (one reply to parse, not one per field).
-# ARGV: n, n field/increment pairs, m, m field/value pairs (levels such as memory), ttl.
-_ADD = """
-local i = 2
-for _ = 1, tonumber(ARGV[1]) do
-  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
-end
-local m = tonumber(ARGV[i]); i = i + 1
-for _ = 1, m do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2
-end
-redis.call('EXPIRE', KEYS[1], ARGV[i])
-return 1
-"""
-
 
 def _key(minute: int) -> str:
     return f"{_PREFIX}{minute}"
