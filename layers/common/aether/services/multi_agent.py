@@ -109,11 +109,7 @@ async def _ask(
     except UpstreamError as exc:
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         return AgentResult(agent=agent, status="failed", latency_ms=elapsed, error=exc.message), None
-    reason = (
-        choice.reason
-        if completion.model == choice.model
-        else f"{choice.reason}; fell back to {completion.model}"
-    )
+    reason = choice.explain(completion.model)
     return AgentResult(agent=agent, status="ok", model_reason=reason, **_part_fields(completion)), completion
 
 
