@@ -209,6 +209,11 @@ def event(
     )
 
 
+def invoke_raw(name: str, evt: dict[str, Any], timeout_s: int = 29) -> dict[str, Any]:
+    """Call a function's real Lambda handler; return its response as Lambda would."""
+    return function(name).handler(evt, LambdaContext(name, 1024, timeout_s))
+
+
 def invoke(name: str, evt: dict[str, Any], timeout_s: int = 29) -> tuple[int, Any]:
     """Call a function's real Lambda handler; return status and decoded JSON body."""
     import json

@@ -3,9 +3,11 @@
 from typing import Annotated
 
 from fastapi import Query
+from fastapi.responses import StreamingResponse
 
-from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler, not_built
+from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler
 from aether.services import chat, conversations
+from aether.services import chat_stream as streaming
 
 app = create_app("chat")
 
@@ -24,9 +26,12 @@ async def chat_quick(
     return await chat.quick(body, principal, invocation)
 
 
-@app.post(f"{API_PREFIX}/chat/stream")
-async def chat_stream(principal: CurrentPrincipal) -> None:
-    not_built("streaming chat")
+@app.post(f"{API_PREFIX}/chat/stream", response_model=None)
+async def chat_stream(
+    body: chat.ChatRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+) -> StreamingResponse:
+    events = await streaming.chat_stream(body, principal, invocation)
+    return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
 @app.get(f"{API_PREFIX}/agents")

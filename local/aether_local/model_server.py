@@ -39,6 +39,8 @@ class Reply:
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    chunk_delay_s: float = 0.0  # a streamed answer: the pause before each chunk
+    fail_after_chunks: int | None = None  # a streamed answer that breaks off with an error event
 
 
 def _tokens(text: str) -> int:
@@ -91,8 +93,7 @@ class ModelServer:
                 return reply
             return self._script.popleft() if self._script else Reply()
 
-    def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-        reply = self._next(body)
+    def _answer(self, body: dict[str, Any], reply: Reply) -> tuple[int, dict[str, str], bytes]:
         if reply.hang:
             self._released.wait(600)
         elif reply.delay_s:
@@ -156,7 +157,53 @@ class ModelServer:
                 except ValueError:
                     self._send(400, {}, b'{"error":{"message":"invalid JSON"}}')
                     return
-                self._send(*server._answer(body))
+                reply = server._next(body)
+                if body.get("stream"):
+                    self._stream(body, reply)
+                    return
+                self._send(*server._answer(body, reply))
+
+            def _stream(self, body: dict[str, Any], reply: Reply) -> None:
+                """Server-sent events as Groq sends them: deltas, then usage in x_groq, then [DONE]."""
+                status, headers, payload = server._answer(body, reply)
+                if status != 200:
+                    self._send(status, headers, payload)
+                    return
+                answer = json.loads(payload)
+                self.close_connection = True
+                head = ["HTTP/1.1 200 OK", "content-type: text/event-stream", "connection: close"]
+                self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode())
+                base = {
+                    "id": answer["id"],
+                    "object": "chat.completion.chunk",
+                    "created": answer["created"],
+                    "model": answer["model"],
+                }
+                words = answer["choices"][0]["message"]["content"].split(" ")
+                for index, word in enumerate(words):
+                    if reply.fail_after_chunks is not None and index == reply.fail_after_chunks:
+                        self._event({"error": {"message": "scripted failure mid-stream", "type": "scripted"}})
+                        return
+                    if reply.chunk_delay_s:
+                        time.sleep(reply.chunk_delay_s)
+                    delta = word if index == 0 else " " + word
+                    self._event(
+                        {
+                            **base,
+                            "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}],
+                        }
+                    )
+                final = {
+                    **base,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "x_groq": {"id": answer["id"], "usage": answer["usage"]},
+                }
+                self._event(final)
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def _event(self, data: dict[str, Any]) -> None:
+                self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
+                self.wfile.flush()
 
             def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 head = [

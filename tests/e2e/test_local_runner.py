@@ -129,18 +129,4 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, indexed
         check=True,
     )
     response = json.loads(result.stdout)
-    body = json.loads(response["body"])
-    built = {
-        "dashboard_health.json",
-        "dashboard_performance.json",
-        "chat_optimized.json",
-        "chat_quick.json",
-        "chat_agents.json",
-        "chat_cache_clear.json",
-        "chat_conversations.json",
-        "chat_conversations_search.json",
-        "multi_agent.json",
-        "analytics_user.json",
-    }
-    expected = 200 if event_file in built else 501
-    assert response["statusCode"] == expected, body
+    assert response["statusCode"] == 200, response["body"]  # every route of the API is built

@@ -77,18 +77,6 @@ def test_non_admin_on_admin_route_is_403_and_admin_reaches_it():
     assert status == 200 and "routes" in body
 
 
-@pytest.mark.parametrize(
-    ("function", "method", "path"),
-    [
-        ("chat", "POST", "/chat/stream"),
-    ],
-)
-def test_routes_not_built_yet_answer_501(function, method, path):
-    status, error = _error(invoke(function, event(method, path)))
-    assert status == 501
-    assert "not available yet" in error["message"]
-
-
 def test_agents_lists_the_five_specialists():
     status, body = invoke("chat", event("GET", "/agents"))
     assert status == 200

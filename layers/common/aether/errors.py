@@ -5,7 +5,6 @@ __all__ = [
     "BadRequest",
     "Forbidden",
     "NotFound",
-    "NotImplementedYet",
     "PayloadTooLarge",
     "Unauthorized",
     "UpstreamError",
@@ -42,10 +41,6 @@ class NotFound(AetherError):
 
 class PayloadTooLarge(AetherError):
     status, code = 413, "payload_too_large"
-
-
-class NotImplementedYet(AetherError):
-    status, code = 501, "not_implemented"
 
 
 class UpstreamError(AetherError):

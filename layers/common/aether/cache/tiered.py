@@ -57,6 +57,7 @@ class TieredCache:
         self.l2 = MemoryTier(settings.cache_l2_size, settings.cache_l2_ttl_s)
         self.l3 = RedisTier(redis, settings.redis_retry_after_s)
         self.max_value_bytes = settings.cache_max_value_bytes
+        self.max_memory_ttl_s = max(settings.cache_l1_ttl_s, settings.cache_l2_ttl_s)
         self.version_ttl_s = settings.cache_version_ttl_ms / 1000
         self.lock_ms = settings.cache_lock_ms
         self.lock_poll_s = settings.cache_lock_poll_ms / 1000
@@ -270,6 +271,38 @@ class TieredCache:
                 await pipe.execute()
 
             await self.l3.call(store)
+
+    async def get(
+        self, namespace: str, digest: str, tiers: tuple[TierName, ...] = ALL_TIERS
+    ) -> Lookup | None:
+        """The cached value, if any, without computing or locking (a streamed answer is put later)."""
+        version = self._known_version(namespace, tiers)
+        if version is not None:
+            hit = self._from_memory(self._key(namespace, version, digest), tiers)
+            if hit is not None:
+                return hit
+        if "l3" not in tiers:
+            return None
+        read = await self.l3.read(self.version_key(namespace), self._prefix(namespace), f":{digest}", "", 0)
+        if read is None:
+            return None
+        version, value, _ = read
+        self._versions[namespace] = (version, time.monotonic())
+        key = self._key(namespace, version, digest)
+        if value is None:
+            self._note("l3", hit=False)
+            return self._from_memory(key, tiers)
+        self._note("l3", hit=True)
+        self._promote(key, value, self.max_memory_ttl_s, tiers)
+        return Lookup(value, "l3")
+
+    async def put(
+        self, namespace: str, digest: str, value: bytes, ttl_s: int, tiers: tuple[TierName, ...] = ALL_TIERS
+    ) -> None:
+        version = self._known_version(namespace, tiers)
+        if version is None:
+            version = self._versions.get(namespace, (0, 0.0))[0]
+        await self._write(self._key(namespace, version, digest), value, ttl_s, tiers, release_lock=False)
 
     async def clear(self, namespace: str) -> None:
         """Make every entry of `namespace` unreachable, in this and every other environment."""

@@ -1,6 +1,6 @@
 """The shared FastAPI app factory, auth, error model and input limits."""
 
-from aether.http.app import API_PREFIX, create_app, lambda_handler, not_built
+from aether.http.app import API_PREFIX, create_app, lambda_handler
 from aether.http.auth import AdminPrincipal, CurrentPrincipal, OptionalPrincipal, Principal
 from aether.http.context import Invocation, RequestInvocation
 
@@ -14,5 +14,4 @@ __all__ = [
     "RequestInvocation",
     "create_app",
     "lambda_handler",
-    "not_built",
 ]

@@ -7,14 +7,13 @@ from aws_lambda_powertools.logging import correlation_paths
 from fastapi import FastAPI
 from mangum import Mangum
 
-from aether.errors import NotImplementedYet
 from aether.http.errors import install_error_handlers
 from aether.http.limits import BodyLimit
 from aether.settings import get_settings
 from aether.telemetry import flush_metrics, logger
 from aether.telemetry.middleware import RequestTelemetry
 
-__all__ = ["API_PREFIX", "create_app", "lambda_handler", "not_built"]
+__all__ = ["API_PREFIX", "create_app", "lambda_handler"]
 
 API_PREFIX = "/api/ai/v4"
 
@@ -27,11 +26,6 @@ def create_app(service: str) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(RequestTelemetry, service=service)  # outermost: it sees every status
     return app
-
-
-def not_built(feature: str) -> None:
-    """Body of a route whose feature has not landed yet: a clear 501."""
-    raise NotImplementedYet(f"{feature} is not available yet in this version of Aether")
 
 
 def lambda_handler(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -12,7 +12,9 @@
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from aether import clients
 from aether.errors import UpstreamError, UpstreamTimeout
@@ -22,7 +24,7 @@ from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
 from aether.telemetry import count, observe
 
-__all__ = ["Completion", "complete"]
+__all__ = ["Completion", "complete", "stream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,21 +72,29 @@ def _observe(model: str, started: float, prompt_tokens: int, completion_tokens: 
     count("CostUSD", cost_usd(model, prompt_tokens, completion_tokens), model=model)
 
 
-async def complete(
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """The call that got through: its model, the SDK's response, and what it took."""
+
+    model: str
+    response: Any
+    started: float  # perf_counter at the start of the successful attempt
+    attempts: int
+    given_up: tuple[str, ...]
+
+
+async def _first_answer(
     chain: tuple[str, ...],
-    messages: list[dict[str, str]],
-    *,
-    temperature: float,
-    max_tokens: int,
     invocation: Invocation,
-) -> Completion:
-    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502)."""
+    send: Callable[[str, float], Awaitable[Any]],
+    headers_of: Callable[[Any], Mapping[str, str]],
+) -> _Opened:
+    """Run `send(model, seconds_left)` under the retry and fallback policy until one answers."""
     import groq
 
     settings = get_settings()
     limits = rate_limits()
     ordered = limits.order(chain)
-    started = time.perf_counter()
     attempts = 0
     given_up: list[str] = []
     for model in ordered:
@@ -93,16 +103,10 @@ async def complete(
             remaining = invocation.remaining_s()
             if remaining <= 0:
                 raise UpstreamTimeout("the model did not answer before the request deadline")
-            attempt_started = time.perf_counter()
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(remaining):
-                    raw = await clients.groq().chat.completions.with_raw_response.create(
-                        model=model,
-                        messages=messages,  # type: ignore[arg-type]
-                        temperature=temperature,
-                        max_tokens=max_tokens,
-                        timeout=remaining,
-                    )
+                    response = await send(model, remaining)
             except (TimeoutError, groq.APITimeoutError) as exc:
                 raise UpstreamTimeout("the model did not answer before the request deadline") from exc
             except groq.APIStatusError as exc:
@@ -127,23 +131,8 @@ async def complete(
             except groq.APIConnectionError:
                 pass
             else:
-                headers = dict(raw.headers)
-                await limits.observe(model, headers)
-                response = await raw.parse()
-                usage = response.usage
-                prompt_tokens = usage.prompt_tokens if usage else 0
-                completion_tokens = usage.completion_tokens if usage else 0
-                _observe(model, attempt_started, prompt_tokens, completion_tokens)
-                return Completion(
-                    content=response.choices[0].message.content or "",
-                    model=model,
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    cost_usd=cost_usd(model, prompt_tokens, completion_tokens),
-                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                    attempts=attempts,
-                    fallbacks=tuple(given_up),
-                )
+                await limits.observe(model, dict(headers_of(response)))
+                return _Opened(model, response, started, attempts, tuple(given_up))
             # a 5xx or a connection error: back off, then retry or fall back
             if attempt < settings.llm_max_attempts:
                 delay = _backoff_s(attempt)
@@ -155,3 +144,115 @@ async def complete(
         if model != ordered[-1]:
             count("ModelFallbacks")
     raise UpstreamError(f"no model could answer: {', '.join(given_up)} failed or were rate limited")
+
+
+async def complete(
+    chain: tuple[str, ...],
+    messages: list[dict[str, str]],
+    *,
+    temperature: float,
+    max_tokens: int,
+    invocation: Invocation,
+) -> Completion:
+    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502)."""
+    started = time.perf_counter()
+
+    async def send(model: str, remaining: float) -> Any:
+        return await clients.groq().chat.completions.with_raw_response.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=temperature,
+            max_tokens=max_tokens,
+            timeout=remaining,
+        )
+
+    opened = await _first_answer(chain, invocation, send, lambda raw: raw.headers)
+    response = await opened.response.parse()
+    usage = response.usage
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
+    return Completion(
+        content=response.choices[0].message.content or "",
+        model=opened.model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        attempts=opened.attempts,
+        fallbacks=opened.given_up,
+    )
+
+
+async def stream(
+    chain: tuple[str, ...],
+    messages: list[dict[str, str]],
+    *,
+    temperature: float,
+    max_tokens: int,
+    invocation: Invocation,
+) -> AsyncIterator[str | Completion]:
+    """Token deltas as Groq sends them, then the Completion with usage and cost.
+
+    The retry and fallback policy applies until the stream opens; after the first token a
+    failure is an UpstreamError. Every chunk is awaited within the request deadline. If the
+    consumer stops early, the upstream stream is closed.
+    """
+    started = time.perf_counter()
+
+    async def send(model: str, remaining: float) -> Any:
+        return await clients.groq().chat.completions.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            temperature=temperature,
+            max_tokens=max_tokens,
+            timeout=remaining,
+            stream=True,
+        )
+
+    opened = await _first_answer(chain, invocation, send, lambda upstream: upstream.response.headers)
+    upstream = opened.response
+    parts: list[str] = []
+    usage = None
+    try:
+        chunks = aiter(upstream)
+        while True:
+            remaining = invocation.remaining_s()
+            if remaining <= 0:
+                raise UpstreamTimeout("the model did not finish before the request deadline")
+            try:
+                async with asyncio.timeout(remaining):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError as exc:
+                raise UpstreamTimeout("the model did not finish before the request deadline") from exc
+            if chunk.x_groq is not None and chunk.x_groq.usage is not None:
+                usage = chunk.x_groq.usage
+            delta = chunk.choices[0].delta.content if chunk.choices else None
+            if delta:
+                if not parts:
+                    observe(
+                        "TimeToFirstToken", (time.perf_counter() - opened.started) * 1000, model=opened.model
+                    )
+                parts.append(delta)
+                yield delta
+    except Exception as exc:
+        if isinstance(exc, UpstreamTimeout | UpstreamError):
+            raise
+        raise UpstreamError("the model provider broke off the answer") from exc
+    finally:
+        await upstream.close()
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
+    yield Completion(
+        content="".join(parts),
+        model=opened.model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        attempts=opened.attempts,
+        fallbacks=opened.given_up,
+    )

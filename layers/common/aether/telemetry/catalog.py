@@ -17,6 +17,7 @@ METRICS: dict[str, tuple[Unit, tuple[str, ...]]] = {
     "Errors4xx": ("Count", ("route",)),
     # per model
     "ModelLatency": ("Milliseconds", ("model",)),
+    "TimeToFirstToken": ("Milliseconds", ("model",)),
     "TokensIn": ("Count", ("model",)),
     "TokensOut": ("Count", ("model",)),
     "CostUSD": ("None", ("model",)),

@@ -1,0 +1,152 @@
+"""Streaming chat: server-sent events from the first token to the usage, stored when complete.
+
+Events: `start` (agent, model, tier, routing, conversation_id, request_id), `delta` (text as the
+model produces it), `done` (tokens, cost, latency, cache) or `error` (the usual error body). A
+cached answer streams at once as one delta; a streamed answer is cached only once complete.
+Through an HTTP API the managed Python runtime delivers the stream whole (see README).
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+
+from aether.agents.complexity import choose_model
+from aether.cache import get_cache, responses
+from aether.errors import AetherError
+from aether.http import Invocation, Principal
+from aether.llm.client import Completion, rate_limits, stream
+from aether.services.chat import ChatRequest, pick_agent, usage_record
+from aether.settings import get_settings
+from aether.store import conversations, usage
+
+__all__ = ["chat_stream", "sse"]
+
+ENDPOINT = "chat/stream"
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def chat_stream(
+    request: ChatRequest, principal: Principal, invocation: Invocation
+) -> AsyncIterator[bytes]:
+    """Validation and history happen before the first byte, so their errors are plain 4xx answers."""
+    started = time.perf_counter()
+    asked_at = datetime.now(UTC)
+    settings = get_settings()
+    agent, routing = pick_agent(request.agent, request.message)
+    is_new = request.conversation_id is None
+    conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
+    history = (
+        []
+        if is_new
+        else await conversations.load_history(principal.user_id, conversation_id, settings.history_limit)
+    )
+    choice = choose_model(request.message, agent.name, len(history), request.model)
+    scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
+    tiers = ("l1", "l3") if scope == "shared" else ("l2", "l3")
+    digest = responses.digest(
+        agent=agent.name,
+        model=choice.model,
+        prompt=request.message,
+        history=history,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+    )
+    cached = await get_cache().get(scope, digest, tiers)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield sse(
+            "start",
+            {
+                "agent": agent.name,
+                "model": choice.model,
+                "tier": choice.tier,
+                "model_reason": choice.reason,
+                "routing": routing.model_dump() if routing else None,
+                "conversation_id": str(conversation_id),
+                "request_id": invocation.request_id,
+            },
+        )
+        completion: Completion | None = None
+        if cached is not None:
+            completion = Completion(**json.loads(cached.value), latency_ms=0.0)
+            yield sse("delta", {"content": completion.content})
+        else:
+            messages = [{"role": "system", "content": agent.system_prompt}, *history]
+            messages.append({"role": "user", "content": request.message})
+            try:
+                async for item in stream(
+                    choice.chain,
+                    messages,
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
+                    invocation=invocation,
+                ):
+                    if isinstance(item, Completion):
+                        completion = item
+                    else:
+                        yield sse("delta", {"content": item})
+            except AetherError as exc:
+                error = {"code": exc.code, "message": exc.message, "request_id": invocation.request_id}
+                yield sse("error", {"error": error})
+                return
+        assert completion is not None
+        cache_tier = cached.tier if cached is not None else None
+        latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        turn = conversations.Turn(
+            user_id=principal.user_id,
+            conversation_id=conversation_id,
+            is_new=is_new,
+            agent=agent.name,
+            model=completion.model,
+            user_message=request.message,
+            answer=completion.content,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            asked_at=asked_at,
+        )
+        record = usage_record(
+            principal,
+            invocation,
+            ENDPOINT,
+            agent.name,
+            completion,
+            cache_tier,
+            latency_ms,
+            str(conversation_id),
+        )
+        writes = [
+            conversations.save_turn(turn),
+            usage.record(record),
+            rate_limits().refresh_if_due(choice.chain),
+        ]
+        if cached is None:
+            value = {
+                k: getattr(completion, k)
+                for k in ("content", "model", "prompt_tokens", "completion_tokens", "cost_usd")
+            }
+            encoded = json.dumps(value, separators=(",", ":")).encode()
+            writes.append(get_cache().put(scope, digest, encoded, settings.response_cache_ttl_s, tiers))
+        await asyncio.gather(*writes)
+        yield sse(
+            "done",
+            {
+                "model": completion.model,
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "cost_usd": 0.0 if cached else completion.cost_usd,
+                "saved_cost_usd": completion.cost_usd if cached else 0.0,
+                "latency_ms": latency_ms,
+                "cached": cached is not None,
+                "cache_tier": cache_tier,
+            },
+        )
+
+    return events()

@@ -1,0 +1,84 @@
+"""POST /chat/stream through the real handler (an HTTP API delivers the stream whole)."""
+
+import json
+
+from aether.llm.catalog import TIERS, cost_usd
+from aether.settings import get_settings
+from aether_local.model_server import Reply
+from tests.conftest import event, invoke_raw
+
+
+def events_of(body: str) -> list[tuple[str, dict]]:
+    parsed = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        parsed.append((lines["event"], json.loads(lines["data"])))
+    return parsed
+
+
+def ask(user: str, message: str) -> tuple[int, dict[str, str], list[tuple[str, dict]]]:
+    response = invoke_raw(
+        "chat", event("POST", "/chat/stream", {"message": message, "agent": "luna"}, sub=user)
+    )
+    return response["statusCode"], response["headers"], events_of(response["body"])
+
+
+def test_tokens_then_usage_and_the_turn_is_stored(model, db, user):
+    model.script(Reply(content="Use a clear visual hierarchy", prompt_tokens=30, completion_tokens=5))
+    status, headers, events = ask(user, "How should the settings page look?")
+    assert status == 200 and headers["content-type"].startswith("text/event-stream")
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and set(kinds[1:-1]) == {"delta"}
+    assert (
+        "".join(data["content"] for kind, data in events if kind == "delta") == "Use a clear visual hierarchy"
+    )
+    assert len(kinds) - 2 == 5  # one delta per word, as the model sent them
+    start, done = events[0][1], events[-1][1]
+    assert start["agent"] == "luna" and start["model"] == TIERS["small"][0]
+    assert (done["prompt_tokens"], done["completion_tokens"]) == (30, 5)
+    assert done["cost_usd"] == cost_usd(TIERS["small"][0], 30, 5) and done["cached"] is False
+    assert model.requests[-1]["stream"] is True
+    stored = db.messages.find_one({"user_id": user, "role": "assistant"})
+    assert stored["content"] == "Use a clear visual hierarchy"
+    assert [r["endpoint"] for r in db.usage.find({"user_id": user})] == ["chat/stream"]
+
+
+def test_a_cached_answer_streams_at_once(model, user):
+    model.script(Reply(content="cached words here"))
+    ask(user, "stream me twice")
+    calls = len(model.requests)
+    status, _, events = ask(user, "stream me twice")
+    assert status == 200 and len(model.requests) == calls
+    assert [kind for kind, _ in events] == ["start", "delta", "done"]
+    assert events[1][1]["content"] == "cached words here"
+    assert events[-1][1]["cached"] is True and events[-1][1]["cost_usd"] == 0
+
+
+def test_a_failure_mid_stream_is_an_error_event_and_nothing_partial_is_cached(model, db, user):
+    model.script(Reply(content="one two three four", fail_after_chunks=2))
+    _, _, events = ask(user, "break off please")
+    assert [kind for kind, _ in events] == ["start", "delta", "delta", "error"]
+    assert set(events[-1][1]["error"]) == {"code", "message", "request_id"}
+    assert db.usage.count_documents({"user_id": user}) == 0
+    calls = len(model.requests)
+    model.script(Reply(content="whole answer"))
+    _, _, events = ask(user, "break off please")
+    assert len(model.requests) == calls + 1  # the partial answer was not cached
+    assert events[-1][0] == "done"
+
+
+def test_the_stream_falls_back_before_the_first_token(model, user, settings_env):
+    settings_env.setenv("LLM_MAX_ATTEMPTS", "1")
+    get_settings.cache_clear()
+    model.script(Reply(status=503), Reply(content="from the fallback"))
+    _, _, events = ask(user, "fall back while streaming")
+    assert events[-1][0] == "done" and events[-1][1]["model"] == TIERS["small"][1]
+
+
+def test_time_to_first_token_is_a_metric(model, user, capfd):
+    capfd.readouterr()
+    model.script(Reply(content="first token soon"))
+    ask(user, "measure the first token")
+    documents = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    ttft = [d for d in documents if "TimeToFirstToken" in d]
+    assert ttft and ttft[0]["model"] == TIERS["small"][0]
