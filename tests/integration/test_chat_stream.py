@@ -82,3 +82,30 @@ def test_time_to_first_token_is_a_metric(model, user, capfd):
     documents = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     ttft = [d for d in documents if "TimeToFirstToken" in d]
     assert ttft and ttft[0]["model"] == TIERS["small"][0]
+
+
+def test_no_round_trip_per_token(model, user, capfd, monkeypatch, settings_env):
+    from redis.asyncio.connection import AbstractConnection
+
+    settings_env.setenv("RATE_LIMIT_REFRESH_MS", "3600000")  # no headroom re-read in between
+    get_settings.cache_clear()
+    sends = []
+    original = AbstractConnection.send_packed_command
+
+    async def counting(self, *args, **kwargs):
+        sends.append(1)
+        await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+
+    def round_trips(words: int) -> tuple[int, int]:
+        sends.clear()
+        capfd.readouterr()
+        model.script(Reply(content=" ".join(["word"] * words)))
+        ask(user, f"a new question of {words} words")
+        documents = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+        mongo = sum(len(d["DbLatency"]) for d in documents if "DbLatency" in d)
+        return mongo, len(sends)
+
+    round_trips(2)  # warm: connections open, headroom read
+    assert round_trips(3) == round_trips(60)  # Mongo commands and Redis sends, 3 tokens or 60
