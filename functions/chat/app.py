@@ -6,7 +6,7 @@ from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler
-from aether.services import chat, conversations
+from aether.services import chat, conversations, openai_compat
 from aether.services import chat_stream as streaming
 
 app = create_app("chat")
@@ -60,6 +60,22 @@ async def conversations_search(
 @app.post(f"{API_PREFIX}/cache/clear")
 async def cache_clear(principal: CurrentPrincipal) -> dict[str, str]:
     return await chat.clear_cache(principal)
+
+
+@app.post("/v1/chat/completions", response_model=None)
+async def openai_chat_completions(
+    body: openai_compat.CompletionRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+) -> dict | StreamingResponse:
+    """OpenAI's chat completions, streaming or not."""
+    answer = await openai_compat.completions(body, principal, invocation)
+    if isinstance(answer, dict):
+        return answer
+    return StreamingResponse(answer, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+
+@app.get("/v1/models")
+async def openai_models(principal: CurrentPrincipal) -> dict:
+    return openai_compat.models()
 
 
 handler = lambda_handler(app)

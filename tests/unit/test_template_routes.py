@@ -13,6 +13,8 @@ EXPECTED = {
     ("GET", "/api/ai/v4/conversations"): "chat",
     ("GET", "/api/ai/v4/conversations/search"): "chat",
     ("POST", "/api/ai/v4/cache/clear"): "chat",
+    ("POST", "/v1/chat/completions"): "chat",
+    ("GET", "/v1/models"): "chat",
     ("POST", "/api/ai/v4/chat/multi-agent"): "multi_agent",
     ("GET", "/api/ai/v4/analytics/user"): "analytics",
     ("GET", "/api/ai/v4/performance/dashboard"): "dashboard",

@@ -26,7 +26,11 @@ _HTTP_CODES = {
 
 
 def error_response(scope: dict[str, Any], status: int, code: str, message: str) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "request_id": request_id_of(scope)}}
+    """Aether's error body, or OpenAI's on the OpenAI-compatible routes (/v1/...)."""
+    if str(scope.get("path", "")).startswith("/v1/"):
+        body: dict[str, Any] = {"error": {"message": message, "type": code, "param": None, "code": code}}
+    else:
+        body = {"error": {"code": code, "message": message, "request_id": request_id_of(scope)}}
     return JSONResponse(body, status_code=status)
 
 
