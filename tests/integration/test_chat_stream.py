@@ -1,11 +1,17 @@
 """POST /chat/stream through the real handler (an HTTP API delivers the stream whole)."""
 
+import asyncio
 import json
+import time
 
+from aether.http.auth import Principal
+from aether.http.context import Invocation
 from aether.llm.catalog import TIERS, cost_usd
+from aether.services.chat import ChatRequest
+from aether.services.chat_stream import chat_stream
 from aether.settings import get_settings
 from aether_local.model_server import Reply
-from tests.conftest import event, invoke_raw
+from tests.conftest import event, function, invoke_raw
 
 
 def events_of(body: str) -> list[tuple[str, dict]]:
@@ -109,3 +115,23 @@ def test_no_round_trip_per_token(model, user, capfd, monkeypatch, settings_env):
 
     round_trips(2)  # warm: connections open, headroom read
     assert round_trips(3) == round_trips(60)  # Mongo commands and Redis sends, 3 tokens or 60
+
+
+def test_a_client_that_goes_away_stops_the_model_and_partial_usage_is_recorded(model, db, user):
+    # Given a model that streams slowly
+    model.script(Reply(content="one two three four five six seven eight", chunk_delay_s=0.01))
+
+    async def scenario() -> list[bytes]:
+        invocation = Invocation("partial-1", time.monotonic() + 20)
+        request = ChatRequest(message="leave early", agent="sage")
+        events = await chat_stream(request, Principal(user, False), invocation)
+        received = [await anext(events), await anext(events), await anext(events)]  # start, two deltas
+        await events.aclose()  # what Starlette does when the client disconnects
+        return received
+
+    function("chat")  # the environment's event loop, which the clients are bound to
+    received = asyncio.get_event_loop().run_until_complete(scenario())
+    assert received[0].startswith(b"event: start")
+    record = db.usage.find_one({"user_id": user})
+    assert record["partial"] is True and record["completion_tokens"] == 2
+    assert db.messages.count_documents({"user_id": user}) == 0  # an unfinished answer is not stored

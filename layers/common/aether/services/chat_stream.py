@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from aether.agents.complexity import choose_model
 from aether.cache import get_cache, responses
 from aether.errors import AetherError
 from aether.http import Invocation, Principal
+from aether.llm.catalog import cost_usd
 from aether.llm.client import Completion, rate_limits, stream
 from aether.services.chat import ChatRequest, pick_agent, usage_record
 from aether.settings import get_settings
@@ -27,6 +29,24 @@ from aether.store import conversations, usage
 __all__ = ["chat_stream", "sse"]
 
 ENDPOINT = "chat/stream"
+
+
+def _partial(
+    principal: Principal,
+    invocation: Invocation,
+    agent: str,
+    model: str,
+    messages: list[dict[str, str]],
+    sent: list[str],
+) -> usage.UsageRecord:
+    """Usage of a stream cut short: Groq reports usage only at the end, so tokens are estimated
+    (a chunk is about one token; the prompt about 1.3 tokens per word)."""
+    prompt_tokens = round(1.3 * sum(len(m["content"].split()) for m in messages))
+    completion = Completion(
+        "".join(sent), model, prompt_tokens, len(sent), cost_usd(model, prompt_tokens, len(sent)), 0.0
+    )
+    record = usage_record(principal, invocation, ENDPOINT, agent, completion, None, 0.0)
+    return replace(record, partial=True)
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -81,22 +101,29 @@ async def chat_stream(
         else:
             messages = [{"role": "system", "content": agent.system_prompt}, *history]
             messages.append({"role": "user", "content": request.message})
+            sent: list[str] = []
+            tokens = stream(
+                choice.chain,
+                messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                invocation=invocation,
+            )
             try:
-                async for item in stream(
-                    choice.chain,
-                    messages,
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    invocation=invocation,
-                ):
+                async for item in tokens:
                     if isinstance(item, Completion):
                         completion = item
                     else:
+                        sent.append(item)
                         yield sse("delta", {"content": item})
             except AetherError as exc:
                 error = {"code": exc.code, "message": exc.message, "request_id": invocation.request_id}
                 yield sse("error", {"error": error})
                 return
+            except GeneratorExit:  # the client went away: stop the model, record what was spent
+                await tokens.aclose()
+                await usage.record(_partial(principal, invocation, agent.name, choice.model, messages, sent))
+                raise
         assert completion is not None
         cache_tier = cached.tier if cached is not None else None
         latency_ms = round((time.perf_counter() - started) * 1000, 2)

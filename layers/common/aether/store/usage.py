@@ -35,6 +35,7 @@ class UsageRecord:
     tier: str | None = None  # the model's tier
     baseline_cost_usd: float = 0.0  # the same tokens on the large tier, without cache (analytics' baseline)
     saved_cost_usd: float = 0.0  # a cache hit: what the answer cost when it was computed
+    partial: bool = False  # a stream the client left: tokens are estimated, the answer incomplete
 
 
 async def record(usage: UsageRecord) -> None:
