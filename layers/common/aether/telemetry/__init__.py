@@ -1,14 +1,18 @@
 """Logs and metrics through AWS Lambda Powertools; EMF in namespace Aether.
 
 During an invocation metrics are only collected (a dictionary update); when it ends
-`flush_metrics` hands them to Powertools, one EMF document per set of dimensions (the route,
-each model, each cache tier). Names, units and dimensions come from `catalog.METRICS`.
+`flush_metrics` has Powertools' CloudWatch EMF provider serialise them, one EMF document per set
+of dimensions (the route, each model, each cache tier). Names, units and dimensions come from
+`catalog.METRICS`. (Building a Powertools `Metrics` object and adding metrics one by one cost
+about 100 µs per invocation; serialising prepared metric sets with one provider costs a tenth.)
 """
 
+import json
 from collections import defaultdict
+from functools import cache
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import EphemeralMetrics
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from aether.telemetry.catalog import METRICS
 
@@ -64,15 +68,21 @@ def pending() -> dict[Dimensions, dict[str, list[float]]]:
     return {dims: dict(values) for dims, values in _pending.items()}
 
 
+@cache
+def _emf(service: str) -> AmazonCloudWatchEMFProvider:
+    return AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=service)
+
+
 def flush_metrics(service: str) -> None:
     """Print this invocation's metrics as EMF, one document per set of dimensions, then forget them."""
+    provider = _emf(service)
     for dimensions, values in _pending.items():
-        metrics = EphemeralMetrics(namespace=NAMESPACE, service=service)
-        for key, value in dimensions:
-            metrics.add_dimension(name=key, value=value)
-        for name, samples in values.items():
-            unit = METRICS[name][0]
-            for sample in samples:
-                metrics.add_metric(name=name, unit=unit, value=sample)
-        metrics.flush_metrics()
+        metric_set = {
+            name: {"Unit": METRICS[name][0], "StorageResolution": 60, "Value": samples}
+            for name, samples in values.items()
+        }
+        document = provider.serialize_metric_set(
+            metrics=metric_set, dimensions={"service": service, **dict(dimensions)}
+        )
+        print(json.dumps(document, separators=(",", ":")))
     _pending.clear()
