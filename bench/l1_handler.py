@@ -40,8 +40,9 @@ def timed(handler: Handler, event: dict[str, Any], n: int) -> list[float]:
 
 
 @contextmanager
-def writes_replaced(record: Callable[[float], None] | None) -> Iterator[None]:
-    """Time the persistence stage (record is given) or replace it with no-ops (record is None)."""
+def writes_replaced(record: Callable[[float], None] | None, redis: bool = False) -> Iterator[None]:
+    """Time the persistence stage (record is given) or replace it with no-ops (record is None),
+    then Redis as well unless `redis` is true."""
     from aether.services import chat
     from aether.store import conversations, usage
 
@@ -57,7 +58,8 @@ def writes_replaced(record: Callable[[float], None] | None) -> Iterator[None]:
         conversations.save_turn, usage.record = noop, noop  # type: ignore[assignment]
         # On an L1 hit the only Redis call left is telemetry's live-minute round trip: a network
         # round trip too, reported apart like the writes (its CPU work is still counted).
-        RedisTier.call = noop  # type: ignore[assignment,method-assign]
+        if not redis:
+            RedisTier.call = noop  # type: ignore[assignment,method-assign]
     else:
 
         async def save_turn(turn: Any) -> None:

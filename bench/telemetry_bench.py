@@ -92,7 +92,7 @@ def main() -> None:
         spec.loader.exec_module(module)
         event = chat_event("What is an execution environment?", CHAT_PATH)
         deployed(event, LambdaContext("bench", 1024, 29))  # fills the cache
-        with writes_replaced(None):
+        with writes_replaced(None, redis=True):
             sends_with = count_redis_sends(deployed, event)
             plain = without_telemetry(module)
             sends_without = count_redis_sends(plain, event)
