@@ -114,10 +114,15 @@ def pick_agent(requested: str, message: str) -> tuple[Agent, Routing | None]:
 
 
 async def chat(request: ChatRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
+    """Answer from the cache when it can, before any routing; else route, choose a model and ask it.
+
+    The cache key holds the request as given (`auto` or the agent, the pinned model or none) with
+    the history and parameters: routing and model choice are functions of those, so a hit needs
+    neither, and what they decided is kept in the cached answer.
+    """
     started = time.perf_counter()
     asked_at = datetime.now(UTC)
     settings = get_settings()
-    agent, routing = pick_agent(request.agent, request.message)
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
     history = (
@@ -125,11 +130,12 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         if is_new
         else await conversations.load_history(principal.user_id, conversation_id, settings.history_limit)
     )
-    choice = choose_model(request.message, agent.name, len(history), request.model)
     scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
     computed: list[Completion] = []
 
     async def ask_model() -> bytes:
+        agent, routing = pick_agent(request.agent, request.message)
+        choice = choose_model(request.message, agent.name, len(history), request.model)
         messages = [{"role": "system", "content": agent.system_prompt}, *history]
         messages.append({"role": "user", "content": request.message})
         completion = await complete(
@@ -140,13 +146,18 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
             invocation=invocation,
         )
         computed.append(completion)
-        return json.dumps(_cacheable(completion), separators=(",", ":")).encode()
+        decided = {
+            "agent": agent.name,
+            "routing": routing.model_dump() if routing else None,
+            "model_reason": choice.explain(completion.model),
+        }
+        return json.dumps({**_cacheable(completion), **decided}, separators=(",", ":")).encode()
 
     lookup = await get_cache().get_or_compute(
         scope,
         responses.digest(
-            agent=agent.name,
-            model=choice.model,
+            agent=request.agent,
+            model=request.model or "",
             prompt=request.message,
             history=history,
             temperature=request.temperature,
@@ -157,14 +168,17 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         tiers=("l1", "l3") if scope == "shared" else ("l2", "l3"),
         deadline=invocation.deadline,
     )
-    completion = computed[0] if computed else Completion(**json.loads(lookup.value), latency_ms=0.0)
+    stored = json.loads(lookup.value)
+    decided = {key: stored.pop(key) for key in ("agent", "routing", "model_reason")}
+    completion = computed[0] if computed else Completion(**stored, latency_ms=0.0)
     cache_tier = None if computed else lookup.tier
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    agent_name = decided["agent"]
     turn = conversations.Turn(
         user_id=principal.user_id,
         conversation_id=conversation_id,
         is_new=is_new,
-        agent=agent.name,
+        agent=agent_name,
         model=completion.model,
         user_message=request.message,
         answer=completion.content,
@@ -176,17 +190,26 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         principal,
         invocation,
         "chat/optimized",
-        agent.name,
+        agent_name,
         completion,
         cache_tier,
         latency_ms,
         str(conversation_id),
     )
+    chain = TIERS[MODELS[completion.model].tier]
     await asyncio.gather(
-        conversations.save_turn(turn), usage.record(record), rate_limits().refresh_if_due(choice.chain)
+        conversations.save_turn(turn), usage.record(record), rate_limits().refresh_if_due(chain)
     )
+    routing = Routing(**decided["routing"]) if decided["routing"] else None
     return _answer(
-        completion, agent.name, choice, routing, str(conversation_id), invocation, latency_ms, cache_tier
+        completion,
+        agent_name,
+        decided["model_reason"],
+        routing,
+        str(conversation_id),
+        invocation,
+        latency_ms,
+        cache_tier,
     )
 
 
@@ -206,7 +229,9 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     await usage.record(
         usage_record(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
     )
-    return _answer(completion, agent.name, choice, routing, None, invocation, latency_ms, None)
+    return _answer(
+        completion, agent.name, choice.explain(completion.model), routing, None, invocation, latency_ms, None
+    )
 
 
 def _cacheable(completion: Completion) -> dict[str, Any]:
@@ -253,7 +278,7 @@ def usage_record(
 def _answer(
     completion: Completion,
     agent: str,
-    choice: ModelChoice,
+    model_reason: str,
     routing: Routing | None,
     conversation_id: str | None,
     invocation: Invocation,
@@ -267,7 +292,7 @@ def _answer(
         routing=routing,
         model=completion.model,
         tier=MODELS[completion.model].tier,
-        model_reason=choice.explain(completion.model),
+        model_reason=model_reason,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         cost_usd=0.0 if from_cache else completion.cost_usd,
