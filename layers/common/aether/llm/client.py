@@ -10,6 +10,7 @@
 """
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -37,6 +38,22 @@ class Completion:
     latency_ms: float
     attempts: int = 1
     fallbacks: tuple[str, ...] = field(default=())  # models given up on before `model` answered
+
+    def answer(self) -> dict[str, Any]:
+        """What a cached answer keeps: not the latency, attempts or fallbacks of this call."""
+        return {key: getattr(self, key) for key in _ANSWER}
+
+    def cache_value(self, **extra: Any) -> bytes:
+        """The answer as the cache stores it, with `extra` fields kept beside it."""
+        return json.dumps({**self.answer(), **extra}, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_cache(cls, fields: dict[str, Any]) -> "Completion":
+        """A cached answer (its decoded fields; extra ones are ignored) as a Completion."""
+        return cls(**{key: fields[key] for key in _ANSWER}, latency_ms=0.0)
+
+
+_ANSWER = ("content", "model", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
 _rate_limits: RateLimits | None = None
@@ -146,6 +163,23 @@ async def _first_answer(
     raise UpstreamError(f"no model could answer: {', '.join(given_up)} failed or were rate limited")
 
 
+def _completion(opened: _Opened, content: str, usage: Any, started: float) -> Completion:
+    """The answer with its tokens (from the response's usage), cost and latency; metrics recorded."""
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
+    return Completion(
+        content=content,
+        model=opened.model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        attempts=opened.attempts,
+        fallbacks=opened.given_up,
+    )
+
+
 async def complete(
     chain: tuple[str, ...],
     messages: list[dict[str, str]],
@@ -168,20 +202,7 @@ async def complete(
 
     opened = await _first_answer(chain, invocation, send, lambda raw: raw.headers)
     response = await opened.response.parse()
-    usage = response.usage
-    prompt_tokens = usage.prompt_tokens if usage else 0
-    completion_tokens = usage.completion_tokens if usage else 0
-    _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
-    return Completion(
-        content=response.choices[0].message.content or "",
-        model=opened.model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
-        latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        attempts=opened.attempts,
-        fallbacks=opened.given_up,
-    )
+    return _completion(opened, response.choices[0].message.content or "", response.usage, started)
 
 
 async def stream(
@@ -243,16 +264,4 @@ async def stream(
         raise UpstreamError("the model provider broke off the answer") from exc
     finally:
         await upstream.close()
-    prompt_tokens = usage.prompt_tokens if usage else 0
-    completion_tokens = usage.completion_tokens if usage else 0
-    _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
-    yield Completion(
-        content="".join(parts),
-        model=opened.model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
-        latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        attempts=opened.attempts,
-        fallbacks=opened.given_up,
-    )
+    yield _completion(opened, "".join(parts), usage, started)

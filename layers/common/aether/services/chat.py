@@ -3,8 +3,8 @@
 import asyncio
 import json
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
 
 from bson import ObjectId
 from pydantic import BaseModel, Field, field_validator
@@ -28,6 +28,7 @@ __all__ = [
     "chat",
     "clear_cache",
     "quick",
+    "turn_writes",
     "usage_record",
 ]
 
@@ -151,7 +152,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
             "routing": routing.model_dump() if routing else None,
             "model_reason": choice.explain(completion.model),
         }
-        return json.dumps({**_cacheable(completion), **decided}, separators=(",", ":")).encode()
+        return completion.cache_value(**decided)
 
     lookup = await get_cache().get_or_compute(
         scope,
@@ -169,11 +170,10 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         deadline=invocation.deadline,
     )
     stored = json.loads(lookup.value)
-    decided = {key: stored.pop(key) for key in ("agent", "routing", "model_reason")}
-    completion = computed[0] if computed else Completion(**stored, latency_ms=0.0)
+    completion = computed[0] if computed else Completion.from_cache(stored)
     cache_tier = None if computed else lookup.tier
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    agent_name = decided["agent"]
+    agent_name = stored["agent"]
     turn = conversations.Turn(
         user_id=principal.user_id,
         conversation_id=conversation_id,
@@ -186,25 +186,16 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         completion_tokens=completion.completion_tokens,
         asked_at=asked_at,
     )
-    record = usage_record(
-        principal,
-        invocation,
-        "chat/optimized",
-        agent_name,
-        completion,
-        cache_tier,
-        latency_ms,
-        str(conversation_id),
-    )
-    chain = TIERS[MODELS[completion.model].tier]
     await asyncio.gather(
-        conversations.save_turn(turn), usage.record(record), rate_limits().refresh_if_due(chain)
+        *turn_writes(
+            principal, invocation, "chat/optimized", agent_name, completion, cache_tier, latency_ms, turn
+        )
     )
-    routing = Routing(**decided["routing"]) if decided["routing"] else None
+    routing = Routing(**stored["routing"]) if stored["routing"] else None
     return _answer(
         completion,
         agent_name,
-        decided["model_reason"],
+        stored["model_reason"],
         routing,
         str(conversation_id),
         invocation,
@@ -234,15 +225,26 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     )
 
 
-def _cacheable(completion: Completion) -> dict[str, Any]:
-    """What a cache hit needs to answer again (not the latency, attempts or fallbacks)."""
-    return {
-        "content": completion.content,
-        "model": completion.model,
-        "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens,
-        "cost_usd": completion.cost_usd,
-    }
+def turn_writes(
+    principal: Principal,
+    invocation: Invocation,
+    endpoint: str,
+    agent: str,
+    completion: Completion,
+    cache_tier: str | None,
+    latency_ms: float,
+    turn: conversations.Turn,
+) -> list[Awaitable[None]]:
+    """The writes that end a chat turn, to run concurrently: the conversation and its messages,
+    the usage record, and the shared rate-limit view if it is due for a re-read."""
+    record = usage_record(
+        principal, invocation, endpoint, agent, completion, cache_tier, latency_ms, str(turn.conversation_id)
+    )
+    return [
+        conversations.save_turn(turn),
+        usage.record(record),
+        rate_limits().refresh_if_due(TIERS[MODELS[completion.model].tier]),
+    ]
 
 
 def usage_record(

@@ -21,8 +21,8 @@ from aether.cache import get_cache, responses
 from aether.errors import AetherError
 from aether.http import Invocation, Principal
 from aether.llm.catalog import cost_usd
-from aether.llm.client import Completion, rate_limits, stream
-from aether.services.chat import ChatRequest, pick_agent, usage_record
+from aether.llm.client import Completion, stream
+from aether.services.chat import ChatRequest, pick_agent, turn_writes, usage_record
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
@@ -96,7 +96,7 @@ async def chat_stream(
         )
         completion: Completion | None = None
         if cached is not None:
-            completion = Completion(**json.loads(cached.value), latency_ms=0.0)
+            completion = Completion.from_cache(json.loads(cached.value))
             yield sse("delta", {"content": completion.content})
         else:
             messages = [{"role": "system", "content": agent.system_prompt}, *history]
@@ -139,28 +139,13 @@ async def chat_stream(
             completion_tokens=completion.completion_tokens,
             asked_at=asked_at,
         )
-        record = usage_record(
-            principal,
-            invocation,
-            ENDPOINT,
-            agent.name,
-            completion,
-            cache_tier,
-            latency_ms,
-            str(conversation_id),
+        writes = turn_writes(
+            principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms, turn
         )
-        writes = [
-            conversations.save_turn(turn),
-            usage.record(record),
-            rate_limits().refresh_if_due(choice.chain),
-        ]
         if cached is None:
-            value = {
-                k: getattr(completion, k)
-                for k in ("content", "model", "prompt_tokens", "completion_tokens", "cost_usd")
-            }
-            encoded = json.dumps(value, separators=(",", ":")).encode()
-            writes.append(get_cache().put(scope, digest, encoded, settings.response_cache_ttl_s, tiers))
+            writes.append(
+                get_cache().put(scope, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers)
+            )
         await asyncio.gather(*writes)
         yield sse(
             "done",

@@ -114,14 +114,7 @@ async def _ask(
 
 
 def _part_fields(completion: Completion) -> dict[str, object]:
-    return {
-        "content": completion.content,
-        "model": completion.model,
-        "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens,
-        "cost_usd": completion.cost_usd,
-        "latency_ms": completion.latency_ms,
-    }
+    return {**completion.answer(), "latency_ms": completion.latency_ms}
 
 
 async def _synthesise(

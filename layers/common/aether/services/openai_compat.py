@@ -134,7 +134,7 @@ async def completions(
                 invocation=invocation,
             )
             computed.append(completion)
-            return _encode(completion)
+            return completion.cache_value()
 
         lookup = await cache.get_or_compute(
             principal.user_id,
@@ -144,7 +144,7 @@ async def completions(
             tiers=tiers,
             deadline=invocation.deadline,
         )
-        completion = computed[0] if computed else Completion(**json.loads(lookup.value), latency_ms=0.0)
+        completion = computed[0] if computed else Completion.from_cache(json.loads(lookup.value))
         cache_tier = None if computed else lookup.tier
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         await usage.record(
@@ -173,7 +173,7 @@ async def completions(
         yield chunk(choice.model, {"role": "assistant", "content": ""})
         completion: Completion | None = None
         if cached is not None:
-            completion = Completion(**json.loads(cached.value), latency_ms=0.0)
+            completion = Completion.from_cache(json.loads(cached.value))
             yield chunk(completion.model, {"content": completion.content})
         else:
             try:
@@ -200,7 +200,7 @@ async def completions(
         )
         if cached is None:
             await cache.put(
-                principal.user_id, digest, _encode(completion), settings.response_cache_ttl_s, tiers
+                principal.user_id, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers
             )
         tokens = {
             "prompt_tokens": completion.prompt_tokens,
@@ -211,8 +211,3 @@ async def completions(
         yield b"data: [DONE]\n\n"
 
     return chunks()
-
-
-def _encode(completion: Completion) -> bytes:
-    fields = ("content", "model", "prompt_tokens", "completion_tokens", "cost_usd")
-    return json.dumps({k: getattr(completion, k) for k in fields}, separators=(",", ":")).encode()
