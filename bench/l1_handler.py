@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import CHAT_PATH, REDIS_URL, Handler, chat_event, load_handler, services  # noqa: E402
+from run import CHAT_PATH, Handler, chat_event, load_handler, service_env, services  # noqa: E402
 
 from aether_local.lambda_host import LambdaContext  # noqa: E402
 
@@ -78,14 +78,9 @@ def writes_replaced(record: Callable[[float], None] | None, redis: bool = False)
 
 def main() -> None:
     with services() as (mongo_url, model_server), redirect_stdout(StringIO()):
-        os.environ.update(
-            MONGO_URL=mongo_url,
-            REDIS_URL=REDIS_URL,
-            GROQ_API_KEY="bench",
-            GROQ_BASE_URL=model_server.base_url,
-            CACHE_SHARED_SCOPE="true",  # a prompt without history is cached in L1 (shared scope)
-            CACHE_VERSION_TTL_MS="3600000",
-        )
+        os.environ.update(service_env(mongo_url, model_server))
+        # a prompt without history is cached in L1 (shared scope), the version trusted for the run
+        os.environ.update(CACHE_SHARED_SCOPE="true", CACHE_VERSION_TTL_MS="3600000")
         bare = load_handler(ROOT / "bench" / "bare_app.py", "bench_bare")
         chat = load_handler(ROOT / "functions" / "chat" / "app.py", "bench_chat")
         event = chat_event("What is a Lambda layer?", CHAT_PATH)

@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import REDIS_URL, load_handler, services  # noqa: E402
+from run import load_handler, service_env, services  # noqa: E402
 
 from aether.agents.catalog import AGENTS  # noqa: E402
 from aether.services.multi_agent import SYNTHESIS_PROMPT  # noqa: E402
@@ -60,12 +60,7 @@ def request(message: str) -> dict[str, Any]:
 
 def main() -> None:
     with services() as (mongo_url, model_server), redirect_stdout(StringIO()):
-        os.environ.update(
-            MONGO_URL=mongo_url,
-            REDIS_URL=REDIS_URL,
-            GROQ_API_KEY="bench",
-            GROQ_BASE_URL=model_server.base_url,
-        )
+        os.environ.update(service_env(mongo_url, model_server))
         model_server.responder = responder
         handler = load_handler(ROOT / "functions" / "multi_agent" / "app.py", "bench_multi_agent")
         handler(request("warm-up question"), LambdaContext("bench", 1024, 29))

@@ -13,7 +13,6 @@ import asyncio
 import os
 import statistics
 import sys
-import time
 from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -22,21 +21,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from l1_handler import writes_replaced  # noqa: E402
-from run import CHAT_PATH, REDIS_URL, chat_event, load_handler, services  # noqa: E402
+from l1_handler import timed, writes_replaced  # noqa: E402
+from run import CHAT_PATH, chat_event, load_handler, service_env, services  # noqa: E402
 
 from aether_local.lambda_host import LambdaContext  # noqa: E402
 
 BLOCKS, PER_BLOCK = 10, 200
-
-
-def timed(handler: Any, event: dict[str, Any], n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        handler(event, LambdaContext("bench", 1024, 29))
-        samples.append((time.perf_counter() - started) * 1e6)
-    return samples
 
 
 def without_telemetry(module: Any) -> Any:
@@ -75,14 +65,9 @@ def main() -> None:
     import importlib.util
 
     with services() as (mongo_url, model_server), redirect_stdout(StringIO()):
-        os.environ.update(
-            MONGO_URL=mongo_url,
-            REDIS_URL=REDIS_URL,
-            GROQ_API_KEY="bench",
-            GROQ_BASE_URL=model_server.base_url,
-            CACHE_SHARED_SCOPE="true",
-            CACHE_VERSION_TTL_MS="3600000",
-        )
+        os.environ.update(service_env(mongo_url, model_server))
+        # a prompt without history is cached in L1 (shared scope), the version trusted for the run
+        os.environ.update(CACHE_SHARED_SCOPE="true", CACHE_VERSION_TTL_MS="3600000")
         deployed = load_handler(ROOT / "functions" / "chat" / "app.py", "bench_chat_t")
         spec = importlib.util.spec_from_file_location(
             "bench_chat_plain", ROOT / "functions" / "chat" / "app.py"
