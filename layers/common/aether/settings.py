@@ -26,6 +26,12 @@ class Settings:
     groq_api_key_secret_arn: str = ""
     groq_base_url: str = ""
 
+    # Bearer tokens checked in the function, where no API Gateway authorizer is in front (the
+    # streaming function URL): the same issuer and audiences as the HTTP API's JWT authorizer.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""  # comma-separated; a token's aud or client_id must be one of them
+    jwt_jwks_url: str = ""  # empty: {jwt_issuer}/.well-known/jwks.json
+
     admin_group: str = "aether-admins"
     admin_scope: str = "aether/admin"
 
@@ -59,7 +65,7 @@ class Settings:
     powertools_trace_disabled: bool = True
     alert_rules: str = ""  # JSON list of alert rules; empty: the defaults (telemetry/alerts.py)
 
-    api_gateway_timeout_ms: int = 30_000
+    request_timeout_ms: int = 30_000  # API Gateway's integration limit; the stream function sets its own
     deadline_margin_ms: int = 500
 
     @classmethod

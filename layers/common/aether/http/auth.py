@@ -1,4 +1,8 @@
-"""The caller's identity, taken only from the API Gateway JWT authorizer's claims."""
+"""The caller's identity, taken only from verified claims.
+
+Behind the HTTP API those are the JWT authorizer's; behind the streaming function URL, which has
+no authorizer, the function verifies the bearer token with the same settings (aether.http.tokens).
+"""
 
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -6,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from aether.errors import Forbidden, Unauthorized
+from aether.http.tokens import verified_claims
 from aether.settings import get_settings
 
 __all__ = ["AdminPrincipal", "CurrentPrincipal", "OptionalPrincipal", "Principal", "principal_from_claims"]
@@ -41,8 +46,13 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
 
 
 async def _maybe_principal(request: Request) -> Principal | None:
-    event = request.scope.get("aws.event") or {}
-    claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
+    event = request.scope.get("aws.event")
+    if event is None:
+        # Served over HTTP by the Lambda Web Adapter (the streaming function URL): no authorizer
+        # stands in front, so the function checks the bearer token itself.
+        claims = await verified_claims(request.headers.get("authorization")) or {}
+    else:
+        claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
     return principal_from_claims(claims)
 
 

@@ -33,7 +33,7 @@ class Invocation:
 
 async def _invocation(request: Request) -> Invocation:
     settings = get_settings()
-    budget_ms = settings.api_gateway_timeout_ms
+    budget_ms = settings.request_timeout_ms
     context = request.scope.get("aws.context")
     if context is not None:
         budget_ms = min(budget_ms, context.get_remaining_time_in_millis())

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aether.telemetry import count, observe, take_users_with_usage
+from aether.telemetry import count, flush_metrics, observe, take_users_with_usage
 from aether.telemetry.live import Minute, publish
 
 if TYPE_CHECKING:
@@ -88,3 +88,7 @@ class RequestTelemetry:
                     users_with_new_usage=take_users_with_usage(),
                 )
             )
+            if "aws.event" not in scope:
+                # Served over HTTP by the Lambda Web Adapter: no Lambda handler wraps this request
+                # to flush its metrics (aether.http.app.lambda_handler does it under Mangum).
+                flush_metrics(self.service)

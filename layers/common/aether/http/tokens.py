@@ -1,0 +1,54 @@
+"""Bearer tokens checked in the function, where no API Gateway authorizer stands in front.
+
+That is the streaming function URL (AuthType NONE, the app under the Lambda Web Adapter). The
+checks are those of the HTTP API's JWT authorizer: an RS256 signature by a key of the issuer's
+JWKS, `exp`/`nbf`, `iss`, and `aud` or `client_id` among the configured audiences (Cognito access
+tokens carry `client_id`, ID tokens `aud`). The key set is fetched once per execution environment
+and re-fetched when a token names a key it does not hold.
+"""
+
+import asyncio
+from functools import cache
+from typing import Any
+
+import jwt
+
+from aether.settings import get_settings
+
+__all__ = ["verified_claims"]
+
+
+@cache
+def _keys(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=2)
+
+
+def _verify(token: str) -> dict[str, Any] | None:
+    settings = get_settings()
+    url = settings.jwt_jwks_url or f"{settings.jwt_issuer.rstrip('/')}/.well-known/jwks.json"
+    try:
+        key = _keys(url).get_signing_key_from_jwt(token)
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=settings.jwt_issuer,
+            options={"require": ["exp", "iss", "sub"], "verify_aud": False},
+        )
+    except jwt.PyJWTError:
+        return None
+    audiences = {a.strip() for a in settings.jwt_audience.split(",") if a.strip()}
+    aud = claims.get("aud")
+    presented = {*(aud if isinstance(aud, list) else [aud]), claims.get("client_id")}
+    return claims if audiences & presented else None
+
+
+async def verified_claims(authorization: str | None) -> dict[str, Any] | None:
+    """The claims of a valid `Bearer` token, else None (also when no issuer is configured)."""
+    if not get_settings().jwt_issuer or not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    # The first call of an environment fetches the key set over HTTP: off the event loop.
+    return await asyncio.to_thread(_verify, token.strip())

@@ -1,0 +1,95 @@
+"""Bearer tokens verified in the function (the streaming function URL has no authorizer in front)."""
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from aether.http.tokens import verified_claims
+from aether.settings import get_settings
+
+ISSUER = "https://issuer.example"
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def jwks_url() -> Iterator[str]:
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True)
+    body = json.dumps({"keys": [{**jwk, "kid": "k1", "alg": "RS256", "use": "sig"}]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+
+
+@pytest.fixture
+def configured(settings_env, jwks_url):
+    settings_env.setenv("JWT_ISSUER", ISSUER)
+    settings_env.setenv("JWT_AUDIENCE", "web-client, mobile-client")
+    settings_env.setenv("JWT_JWKS_URL", jwks_url)
+    get_settings.cache_clear()
+
+
+def token(key: Any = KEY, **claims: Any) -> str:
+    now = int(time.time())
+    body = {"sub": "alice", "iss": ISSUER, "aud": "web-client", "iat": now, "exp": now + 60, **claims}
+    return jwt.encode(
+        {k: v for k, v in body.items() if v is not None}, key, algorithm="RS256", headers={"kid": "k1"}
+    )
+
+
+def check(authorization: str | None) -> dict | None:
+    # On a thread of its own: the main thread's event loop belongs to the handlers under test.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, verified_claims(authorization)).result()
+
+
+def test_a_valid_token_gives_its_claims(configured):
+    claims = check(f"Bearer {token()}")
+    assert claims is not None and claims["sub"] == "alice"
+    # Cognito access tokens name the app client in client_id instead of aud
+    assert check(f"Bearer {token(aud=None, client_id='mobile-client')}") is not None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"aud": "someone-else"},
+        {"aud": None, "client_id": "someone-else"},
+        {"iss": "https://other.example"},
+        {"exp": int(time.time()) - 60},
+        {"sub": None},
+        {"key": rsa.generate_private_key(public_exponent=65537, key_size=2048)},
+    ],
+    ids=["audience", "client-id", "issuer", "expired", "no-subject", "foreign-key"],
+)
+def test_tokens_the_http_apis_authorizer_would_refuse_are_refused(configured, bad):
+    assert check(f"Bearer {token(**bad)}") is None
+
+
+def test_no_token_a_malformed_one_or_no_issuer_configured_gives_nothing(configured, settings_env):
+    assert check(None) is None
+    assert check(token()) is None  # no scheme
+    assert check("Bearer not.a.jwt") is None
+    settings_env.setenv("JWT_ISSUER", "")
+    get_settings.cache_clear()
+    assert check(f"Bearer {token()}") is None
