@@ -42,11 +42,12 @@ def _services(template: dict[str, Any]) -> dict[str, set[str]]:
     for res in _resources(template, "AWS::Serverless::Function").values():
         props = res["Properties"]
         service = props["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-        services[service] = {
+        # The streaming function serves the chat app too, under the same service name
+        services.setdefault(service, set()).update(
             event["Properties"]["Path"].removeprefix(API_PREFIX)
             for event in props.get("Events", {}).values()
             if event.get("Type") == "HttpApi"
-        }
+        )
     return services
 
 
