@@ -11,20 +11,39 @@ __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> None:
-    from aether_local.devauth import DevAuth
-    from aether_local.server import LocalApi
+    from aether_local.devauth import DEV_AUDIENCE, DevAuth
+    from aether_local.function_url import FunctionUrl
+    from aether_local.server import JWKS_PATH, LocalApi
     from aether_local.stack import LocalStack
+    from aether_local.template import read_function_urls
 
     stack = LocalStack(Path(args.data_dir)).start()
-    auth = DevAuth()
+    auth = DevAuth(issuer=f"http://{args.host}:{args.port}")
+    urls: list[FunctionUrl] = []
     try:
         api = LocalApi(Path(args.template), auth, args.host, args.port)
+        # The function URL's app has no authorizer in front: it checks the dev tokens itself,
+        # against the runner's JWKS, as it checks the identity provider's tokens on AWS.
+        token_settings = {
+            "JWT_ISSUER": auth.issuer,
+            "JWT_AUDIENCE": DEV_AUDIENCE,
+            "JWT_JWKS_URL": f"{api.url}{JWKS_PATH}",
+        }
+        stream_port = args.stream_port or args.port + 1
+        for offset, spec in enumerate(read_function_urls(Path(args.template))):
+            urls.append(FunctionUrl(spec, stream_port + offset, token_settings))
+        for url in urls:
+            url.wait_ready()
     except BaseException:
+        for url in urls:
+            url.close()
         stack.stop()
         raise
     for note in stack.notes:
         print(note)
     print(f"Routes: {len(api.routes)} from {args.template}")
+    for url in urls:
+        print(f"Function URL ({url.spec.name}, streaming): {url.url}")
     print(f"Dev token (user):  {auth.sign('local-user')}")
     admin_group = os.environ.get("ADMIN_GROUP", "aether-admins")
     print(f"Dev token (admin): {auth.sign('local-admin', groups=[admin_group])}")
@@ -37,6 +56,8 @@ def _serve(args: argparse.Namespace) -> None:
         pass
     finally:
         api.close()
+        for url in urls:
+            url.close()
         stack.stop()
 
 
@@ -108,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="serve every HttpApi route of the template over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument(
+        "--stream-port", type=int, default=0, help="the streaming function URL's port (default: port + 1)"
+    )
     serve.set_defaults(run=_serve)
     invoke = commands.add_parser(
         "invoke", help="invoke one function with an event file and print its response"

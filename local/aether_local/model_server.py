@@ -41,6 +41,7 @@ class Reply:
     hang: bool = False
     chunk_delay_s: float = 0.0  # a streamed answer: the pause before each chunk
     fail_after_chunks: int | None = None  # a streamed answer that breaks off with an error event
+    hold_after_first_chunk: threading.Event | None = None  # a streamed answer paused until it is set
 
 
 def _tokens(text: str) -> int:
@@ -193,6 +194,8 @@ class ModelServer:
                             "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}],
                         }
                     )
+                    if index == 0 and reply.hold_after_first_chunk is not None:
+                        reply.hold_after_first_chunk.wait(60)
                 final = {
                     **base,
                     "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],

@@ -1,6 +1,7 @@
 """`aether-local serve`: HTTP on loopback -> API Gateway v2 event -> the function's handler, in process."""
 
 import base64
+import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from aether_local.events import http_api_event
 from aether_local.lambda_host import FunctionHost
 from aether_local.template import Route, read_template
 
-__all__ = ["LocalApi"]
+__all__ = ["JWKS_PATH", "LocalApi"]
+
+JWKS_PATH = "/.well-known/jwks.json"
 
 
 class LocalApi:
@@ -58,6 +61,10 @@ class LocalApi:
             def _handle(self) -> None:
                 url = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if url.path == JWKS_PATH:  # the dev tokens' public key, as an identity provider serves it
+                    keys = json.dumps(api.auth.jwks()).encode()
+                    self._send(200, {"content-type": "application/json"}, keys)
+                    return
                 found = api.find(self.command, url.path)
                 if found is None:
                     self._send(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FunctionSpec", "Route", "read_template"]
+__all__ = ["FunctionSpec", "Route", "read_function_urls", "read_template"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +53,11 @@ def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _CfnLoader.add_multi_constructor("!", _any_tag)
 
 
-def read_template(path: Path) -> list[Route]:
+def _functions(path: Path) -> list[tuple[FunctionSpec, dict[str, Any]]]:
+    """Each function of the template with its properties."""
     template = yaml.load(path.read_text(), Loader=_CfnLoader)
     globals_ = template.get("Globals", {}).get("Function", {})
-    routes: list[Route] = []
+    functions = []
     for resource in template["Resources"].values():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -69,6 +70,18 @@ def read_template(path: Path) -> list[Route]:
             timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
             memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
         )
+        functions.append((spec, props))
+    return functions
+
+
+def read_function_urls(path: Path) -> list[FunctionSpec]:
+    """The functions served through a Lambda function URL (their handler is a web app's start script)."""
+    return [spec for spec, props in _functions(path) if "FunctionUrlConfig" in props]
+
+
+def read_template(path: Path) -> list[Route]:
+    routes: list[Route] = []
+    for spec, props in _functions(path):
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
                 continue

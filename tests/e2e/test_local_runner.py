@@ -7,6 +7,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,33 +28,44 @@ def _env(environment: dict[str, str], **changes: str | None) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def local_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`aether-local serve` on a free port, with no Groq key: the offline model answers."""
-    port = free_port()
+@contextmanager
+def running_local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`aether-local serve` on free ports: its URL, function URL and dev tokens."""
+    port, stream_port = free_port(), free_port()
     process = subprocess.Popen(
-        [*AETHER_LOCAL, "serve", "--port", str(port)],
+        [*AETHER_LOCAL, "serve", "--port", str(port), "--stream-port", str(stream_port)],
         cwd=ROOT,
-        env=_env(environment, GROQ_API_KEY=None, GROQ_BASE_URL=None),
+        env=env,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert process.stdout is not None
     info: dict[str, str] = {}
-    for line in process.stdout:
-        if line.startswith("Dev token (user):"):
-            info["user"] = line.split()[-1]
-        elif line.startswith("Dev token (admin):"):
-            info["admin"] = line.split()[-1]
-        elif line.startswith("Model:"):
-            info["model"] = line
-        elif line.startswith("Listening on "):
-            info["url"] = line.split()[-1]
-            break
-    assert "url" in info, "aether-local serve did not start"
-    yield info
-    process.terminate()
-    process.wait(10)
+    try:
+        for line in process.stdout:
+            if line.startswith("Dev token (user):"):
+                info["user"] = line.split()[-1]
+            elif line.startswith("Dev token (admin):"):
+                info["admin"] = line.split()[-1]
+            elif line.startswith("Model:"):
+                info["model"] = line
+            elif line.startswith("Function URL (chat, streaming):"):
+                info["stream_url"] = line.split()[-1]
+            elif line.startswith("Listening on "):
+                info["url"] = line.split()[-1]
+                break
+        assert "url" in info, "aether-local serve did not start"
+        yield info
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def local_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`aether-local serve` with no Groq key: the offline model answers."""
+    with running_local_api(_env(environment, GROQ_API_KEY=None, GROQ_BASE_URL=None)) as info:
+        yield info
 
 
 def _call(api: dict[str, str], method: str, path: str, body: Any = None, token: str | None = None):

@@ -1,0 +1,82 @@
+"""The streaming function URL of `aether-local serve`: tokens as they come, and its own token check."""
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from aether_local.devauth import DevAuth
+from aether_local.model_server import Reply
+from tests.e2e.test_local_runner import _env, running_local_api
+
+STREAM = "/api/ai/v4/chat/stream"
+
+
+@pytest.fixture(scope="module")
+def scripted_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`aether-local serve` whose model is the tests' scripted model server."""
+    with running_local_api(_env(environment)) as info:
+        yield info
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
+    kind = ""
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])
+
+
+def test_the_first_token_reaches_the_client_before_the_model_has_finished(scripted_api, model):
+    held = threading.Event()  # the model sends its first chunk, then waits for this
+    model.responder = lambda body: Reply(content="first second third", hold_after_first_chunk=held)
+    headers = {"authorization": f"Bearer {scripted_api['user']}"}
+    message = f"Stream me an answer {uuid.uuid4().hex}"
+    # A runner that buffered the response could not deliver "first" while the model waits: the
+    # read would time out and fail the test.
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream(
+            "POST", scripted_api["stream_url"] + STREAM, json={"message": message}, headers=headers
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response.iter_lines())
+        assert next(events)[0] == "start"
+        assert next(events) == ("delta", {"content": "first"})
+        assert not held.is_set()  # the model has not finished: it is still holding the rest
+        held.set()
+        rest = list(events)
+    assert "".join(data["content"] for kind, data in rest if kind == "delta") == " second third"
+    assert rest[-1][0] == "done" and rest[-1][1]["completion_tokens"] == 3
+
+
+def test_the_http_api_route_answers_the_same_stream_whole(scripted_api, model):
+    model.responder = lambda body: Reply(content="whole answer")
+    response = httpx.post(
+        scripted_api["url"] + STREAM,
+        json={"message": f"Answer whole {uuid.uuid4().hex}"},
+        headers={"authorization": f"Bearer {scripted_api['user']}"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert int(response.headers["content-length"]) == len(response.content)  # not chunked
+    kinds = [kind for kind, _ in sse_events(iter(response.text.splitlines()))]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+
+
+def test_the_function_url_checks_the_token_itself(scripted_api, model):
+    url = scripted_api["stream_url"] + "/api/ai/v4/agents"
+    assert httpx.get(url, headers={"authorization": f"Bearer {scripted_api['user']}"}).status_code == 200
+    assert httpx.get(url).status_code == 401
+    foreign = DevAuth(issuer=scripted_api["url"]).sign("mallory")  # right issuer, wrong key
+    assert httpx.get(url, headers={"authorization": f"Bearer {foreign}"}).status_code == 401
+    # Claims in a request-context header are not trusted: only a verified token identifies the caller.
+    forged = {"authorizer": {"jwt": {"claims": {"sub": "mallory", "cognito:groups": "[aether-admins]"}}}}
+    response = httpx.get(url, headers={"x-amzn-request-context": json.dumps(forged)})
+    assert response.status_code == 401
