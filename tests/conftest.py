@@ -78,7 +78,8 @@ def mongo_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    url = "redis://127.0.0.1:6379/15"
+    # Database 15 unless AETHER_TEST_REDIS_DB says otherwise (two suites at once must not share one)
+    url = f"redis://127.0.0.1:6379/{os.environ.get('AETHER_TEST_REDIS_DB', '15')}"
     if _redis_answers(url):
         yield url
         return
