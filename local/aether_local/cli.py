@@ -47,6 +47,8 @@ def _serve(args: argparse.Namespace) -> None:
     print(f"Dev token (user):  {auth.sign('local-user')}")
     admin_group = os.environ.get("ADMIN_GROUP", "aether-admins")
     print(f"Dev token (admin): {auth.sign('local-admin', groups=[admin_group])}")
+    for number in range(1, args.dev_users + 1):  # one identity each, e.g. for a load test
+        print(f"Dev token (user-{number}): {auth.sign(f'local-user-{number}')}")
     print("These tokens are signed by this process only and are not accepted by deployed functions.")
     print(f"Listening on {api.url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop what was started on TERM too
@@ -131,6 +133,13 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument(
         "--stream-port", type=int, default=0, help="the streaming function URL's port (default: port + 1)"
+    )
+    serve.add_argument(
+        "--dev-users",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print N user tokens, local-user-1 to local-user-N (one identity each)",
     )
     serve.set_defaults(run=_serve)
     invoke = commands.add_parser(
