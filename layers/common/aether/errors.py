@@ -3,10 +3,13 @@
 __all__ = [
     "AetherError",
     "BadRequest",
+    "Conflict",
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
+    "TooManyRequests",
     "Unauthorized",
+    "Unprocessable",
     "UpstreamError",
     "UpstreamTimeout",
 ]
@@ -18,9 +21,10 @@ class AetherError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after_s = retry_after_s  # sent as Retry-After when set
 
 
 class BadRequest(AetherError):
@@ -39,8 +43,20 @@ class NotFound(AetherError):
     status, code = 404, "not_found"
 
 
+class Conflict(AetherError):
+    status, code = 409, "conflict"
+
+
 class PayloadTooLarge(AetherError):
     status, code = 413, "payload_too_large"
+
+
+class Unprocessable(AetherError):
+    status, code = 422, "invalid_input"
+
+
+class TooManyRequests(AetherError):
+    status, code = 429, "rate_limited"
 
 
 class UpstreamError(AetherError):

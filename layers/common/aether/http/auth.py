@@ -20,6 +20,7 @@ __all__ = ["AdminPrincipal", "CurrentPrincipal", "OptionalPrincipal", "Principal
 class Principal:
     user_id: str
     is_admin: bool
+    plan: str = ""  # the plan claim's value; aether.quota falls back to DEFAULT_PLAN
 
 
 def _as_list(value: Any) -> list[str]:
@@ -42,7 +43,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
     groups = _as_list(claims.get("cognito:groups")) + _as_list(claims.get("groups"))
     scopes = _as_list(claims.get("scope")) + _as_list(claims.get("scp"))
     is_admin = settings.admin_group in groups or settings.admin_scope in scopes
-    return Principal(user_id=str(user_id), is_admin=is_admin)
+    return Principal(user_id=str(user_id), is_admin=is_admin, plan=str(claims.get(settings.plan_claim, "")))
 
 
 async def _maybe_principal(request: Request) -> Principal | None:

@@ -22,6 +22,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    429: "rate_limited",
 }
 
 
@@ -49,7 +50,10 @@ async def _aether_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AetherError)
     if exc.status >= 500:
         logger.warning("request failed", extra={"code": exc.code, "status": exc.status})
-    return error_response(request.scope, exc.status, exc.code, exc.message)
+    response = error_response(request.scope, exc.status, exc.code, exc.message)
+    if exc.retry_after_s is not None:
+        response.headers["retry-after"] = str(exc.retry_after_s)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,86 @@
+"""Per-user rate limits and budgets (aether.quota) through the real handlers and services."""
+
+import asyncio
+import json
+import time
+
+from aether import quota
+from aether.errors import TooManyRequests
+from aether.http.auth import Principal, principal_from_claims
+from aether.http.context import Invocation
+from aether.services.chat import ChatRequest, chat
+from aether.settings import get_settings
+from aether_local.model_server import Reply
+from tests.conftest import event, function, invoke, invoke_raw
+
+
+def use_plans(settings_env, default: str, **plans: dict) -> None:
+    settings_env.setenv("PLANS", json.dumps(plans))
+    settings_env.setenv("DEFAULT_PLAN", default)
+    get_settings.cache_clear()
+
+
+def test_past_the_rate_a_429_says_which_limit_and_when_to_retry(settings_env, model, user):
+    use_plans(settings_env, "tight", tight={"requests_per_minute": 3})
+    statuses = []
+    for i in range(4):
+        response = invoke_raw("chat", event("POST", "/chat/quick", {"message": f"hello {i}"}, sub=user))
+        statuses.append(response["statusCode"])
+    assert statuses == [200, 200, 200, 429]
+    body = json.loads(response["body"])
+    assert body["error"]["code"] == "rate_limited"
+    assert body["error"]["message"] == "rate limit: your plan allows 3 requests per minute"
+    assert 1 <= int(response["headers"]["retry-after"]) <= 60
+    # another user has a minute of their own
+    assert invoke("chat", event("POST", "/chat/quick", {"message": "hi"}, sub=user + "-b"))[0] == 200
+
+
+def test_the_plan_comes_from_the_token_and_unknown_plans_get_the_default(settings_env):
+    use_plans(settings_env, "free", gold={"requests_per_minute": 500})
+    assert (
+        quota.plan_of(principal_from_claims({"sub": "a", "custom:plan": "gold"})).requests_per_minute == 500
+    )
+    assert quota.plan_of(principal_from_claims({"sub": "a", "custom:plan": "nope"})) == quota.PLANS["free"]
+    assert quota.plan_of(principal_from_claims({"sub": "a"})) == quota.PLANS["free"]
+
+
+def test_a_budget_refuses_a_call_whose_worst_case_does_not_fit(settings_env, model, user):
+    use_plans(settings_env, "tiny", tiny={"usd_per_day": 0.0001})  # below one call's worst case
+    status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "Plan a sprint"}, sub=user))
+    assert status == 429 and body["error"]["message"].startswith("daily budget: your plan allows $0.00")
+    assert model.requests == []  # refused before the model was called
+    use_plans(settings_env, "tiny", tiny={"usd_per_month": 0.0001})
+    status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "Plan a sprint"}, sub=user))
+    assert status == 429 and body["error"]["message"].startswith("monthly budget")
+
+
+def test_fifty_concurrent_requests_at_the_budget_edge_never_spend_past_it(settings_env, model, db, user):
+    # Given a budget that fits a few reservations at a time, and answers that cost far less than
+    # their worst case, so that more requests are admitted as earlier ones settle
+    budget = 0.003
+    use_plans(settings_env, "edge", edge={"usd_per_day": budget})
+    model.responder = lambda body: Reply(content="short answer", prompt_tokens=1000, completion_tokens=500)
+    principal = Principal(user, False)
+
+    async def one(i: int) -> str:
+        request = ChatRequest(message=f"Estimate task {i} of the release", agent="sage")
+        try:
+            await chat(request, principal, Invocation(f"edge-{i}", time.monotonic() + 20))
+        except TooManyRequests:
+            return "refused"
+        return "answered"
+
+    async def fire() -> list[str]:
+        return await asyncio.gather(*(one(i) for i in range(50)))
+
+    # When 50 requests arrive at once
+    function("chat")  # the environment's event loop, which the clients are bound to
+    outcomes = asyncio.get_event_loop().run_until_complete(fire())
+
+    # Then some are answered, the rest refused, and the money spent stays within the budget
+    spent = sum(r["cost_usd"] for r in db.usage.find({"user_id": user}))
+    answered = outcomes.count("answered")
+    assert 0 < answered < 50
+    assert answered == db.usage.count_documents({"user_id": user}) == len(model.requests)
+    assert spent <= budget
+    assert 50 * spent / answered > budget  # without the reservations all 50 would have passed it
