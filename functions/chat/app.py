@@ -1,11 +1,12 @@
 """chat function: single-agent chat routes."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler
+from aether.idempotency import IdempotencyKey, once, once_stream
 from aether.services import chat, conversations, openai_compat
 from aether.services import chat_stream as streaming
 
@@ -14,23 +15,39 @@ app = create_app("chat")
 
 @app.post(f"{API_PREFIX}/chat/optimized")
 async def chat_optimized(
-    body: chat.ChatRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+    body: chat.ChatRequest,
+    principal: CurrentPrincipal,
+    invocation: RequestInvocation,
+    key: IdempotencyKey = None,
 ) -> chat.ChatAnswer:
-    return await chat.chat(body, principal, invocation)
+    return await once(principal, key, "chat/optimized", body, lambda: chat.chat(body, principal, invocation))
 
 
 @app.post(f"{API_PREFIX}/chat/quick")
 async def chat_quick(
-    body: chat.QuickRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+    body: chat.QuickRequest,
+    principal: CurrentPrincipal,
+    invocation: RequestInvocation,
+    key: IdempotencyKey = None,
 ) -> chat.ChatAnswer:
-    return await chat.quick(body, principal, invocation)
+    return await once(principal, key, "chat/quick", body, lambda: chat.quick(body, principal, invocation))
 
 
 @app.post(f"{API_PREFIX}/chat/stream", response_model=None)
 async def chat_stream(
-    body: chat.ChatRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+    body: chat.ChatRequest,
+    principal: CurrentPrincipal,
+    invocation: RequestInvocation,
+    key: IdempotencyKey = None,
 ) -> StreamingResponse:
-    events = await streaming.chat_stream(body, principal, invocation)
+    events = await once_stream(
+        principal,
+        key,
+        "chat/stream",
+        body,
+        lambda: streaming.chat_stream(body, principal, invocation),
+        final=b"event: done",
+    )
     return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
@@ -64,13 +81,20 @@ async def cache_clear(principal: CurrentPrincipal) -> dict[str, str]:
 
 @app.post("/v1/chat/completions", response_model=None)
 async def openai_chat_completions(
-    body: openai_compat.CompletionRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+    body: openai_compat.CompletionRequest,
+    principal: CurrentPrincipal,
+    invocation: RequestInvocation,
+    key: IdempotencyKey = None,
 ) -> dict | StreamingResponse:
     """OpenAI's chat completions, streaming or not."""
-    answer = await openai_compat.completions(body, principal, invocation)
-    if isinstance(answer, dict):
-        return answer
-    return StreamingResponse(answer, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+    async def produce() -> Any:
+        return await openai_compat.completions(body, principal, invocation)
+
+    if not body.stream:
+        return await once(principal, key, "v1/chat/completions", body, produce)
+    events = await once_stream(principal, key, "v1/chat/completions", body, produce, final=b"data: [DONE]")
+    return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
 @app.get("/v1/models")

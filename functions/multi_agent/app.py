@@ -1,6 +1,7 @@
 """multi_agent function: several agents in parallel and one synthesis."""
 
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler
+from aether.idempotency import IdempotencyKey, once
 from aether.services import multi_agent as service
 
 app = create_app("multi_agent")
@@ -8,9 +9,14 @@ app = create_app("multi_agent")
 
 @app.post(f"{API_PREFIX}/chat/multi-agent")
 async def multi_agent(
-    body: service.MultiAgentRequest, principal: CurrentPrincipal, invocation: RequestInvocation
+    body: service.MultiAgentRequest,
+    principal: CurrentPrincipal,
+    invocation: RequestInvocation,
+    key: IdempotencyKey = None,
 ) -> service.MultiAgentAnswer:
-    return await service.multi_agent(body, principal, invocation)
+    return await once(
+        principal, key, "chat/multi-agent", body, lambda: service.multi_agent(body, principal, invocation)
+    )
 
 
 handler = lambda_handler(app)
