@@ -24,13 +24,20 @@ _redis: "Redis | None" = None
 _groq: "AsyncGroq | None" = None
 
 
-def _secret(value: str, secret_arn: str) -> str:
-    """A configured value, or the Secrets Manager secret named by `secret_arn` (cached by Powertools)."""
-    if value or not secret_arn:
+SECRET_MAX_AGE_S = 300  # how long Powertools' cache answers before a secret is read again
+
+
+def _secret(value: str, arn: str) -> str:
+    """A configured value, else the secret named by `arn`: a Secrets Manager secret, or an SSM
+    parameter (`arn:aws:ssm:...:parameter/...`, decrypted), cached by Powertools in this
+    execution environment for SECRET_MAX_AGE_S."""
+    if value or not arn:
         return value
     from aws_lambda_powertools.utilities import parameters
 
-    return str(parameters.get_secret(secret_arn, max_age=300))
+    if arn.split(":")[2:3] == ["ssm"]:
+        return str(parameters.get_parameter(arn, decrypt=True, max_age=SECRET_MAX_AGE_S))
+    return str(parameters.get_secret(arn, max_age=SECRET_MAX_AGE_S))
 
 
 def mongo_client() -> "AsyncMongoClient":
@@ -41,6 +48,7 @@ def mongo_client() -> "AsyncMongoClient":
         from aether.telemetry.db import CommandTimer
 
         settings = get_settings()
+        # Read once: a pool cannot change its credentials, so a new URL reaches new environments
         url = _secret(settings.mongo_url, settings.mongo_url_secret_arn)
         if not url:
             raise RuntimeError("MONGO_URL or MONGO_URL_SECRET_ARN must be set")
@@ -77,17 +85,20 @@ def redis() -> "Redis | None":
 
 
 def groq() -> "AsyncGroq":
-    """The Groq client; the SDK's own retries are off, the caller owns the retry policy."""
+    """The Groq client; the SDK's own retries are off, the caller owns the retry policy.
+
+    The key is looked up on every call (Powertools' cache answers it in memory), so a rotated key
+    reaches a warm environment within SECRET_MAX_AGE_S, on the same connections.
+    """
     global _groq
+    settings = get_settings()
+    api_key = _secret(settings.groq_api_key, settings.groq_api_key_secret_arn)
     if _groq is None:
         from groq import AsyncGroq
 
-        settings = get_settings()
-        _groq = AsyncGroq(
-            api_key=_secret(settings.groq_api_key, settings.groq_api_key_secret_arn) or None,
-            base_url=settings.groq_base_url or None,
-            max_retries=0,
-        )
+        _groq = AsyncGroq(api_key=api_key or None, base_url=settings.groq_base_url or None, max_retries=0)
+    elif api_key and api_key != _groq.api_key:
+        _groq = _groq.with_options(api_key=api_key)
     return _groq
 
 

@@ -12,7 +12,7 @@ class Settings:
     """Runtime configuration; field names are the environment variable names in lower case."""
 
     mongo_url: str = ""
-    mongo_url_secret_arn: str = ""
+    mongo_url_secret_arn: str = ""  # ARN of a Secrets Manager secret or an SSM parameter
     mongo_db: str = "aether"
     mongo_max_pool_size: int = 5
     mongo_timeout_ms: int = 3000
@@ -23,7 +23,7 @@ class Settings:
     redis_retry_after_s: int = 5
 
     groq_api_key: str = ""
-    groq_api_key_secret_arn: str = ""
+    groq_api_key_secret_arn: str = ""  # ARN of a Secrets Manager secret or an SSM parameter
     groq_base_url: str = ""
 
     # Bearer tokens checked in the function, where no API Gateway authorizer is in front (the
