@@ -94,6 +94,7 @@ def test_no_round_trip_per_token(model, user, capfd, monkeypatch, settings_env):
     from redis.asyncio.connection import AbstractConnection
 
     settings_env.setenv("RATE_LIMIT_REFRESH_MS", "3600000")  # no headroom re-read in between
+    settings_env.setenv("USAGE_OUTBOX_CHECK_MS", "3600000")  # no look at the usage outbox in between
     get_settings.cache_clear()
     sends = []
     original = AbstractConnection.send_packed_command

@@ -16,6 +16,9 @@ class Settings:
     mongo_db: str = "aether"
     mongo_max_pool_size: int = 5
     mongo_timeout_ms: int = 3000
+    # Usage records MongoDB could not take wait in a Redis list (store/outbox.py)
+    usage_outbox_check_ms: int = 5_000  # how often an environment looks at the outbox
+    usage_outbox_batch: int = 100  # records a write stage drains at most
 
     redis_url: str = ""
     redis_timeout_ms: int = 50

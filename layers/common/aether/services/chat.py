@@ -103,6 +103,10 @@ class ChatAnswer(BaseModel):
     cached: bool = False
     cache_tier: str | None = None
     saved_cost_usd: float = 0.0
+    # true: the turn is saved in conversation_id; false: it could not be saved (a write failed
+    # twice), and conversation_id is null if the conversation was new; null: a route that keeps
+    # no conversation
+    stored: bool | None = None
 
 
 def pick_agent(requested: str, message: str) -> tuple[Agent, Routing | None]:
@@ -186,7 +190,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         completion_tokens=completion.completion_tokens,
         asked_at=asked_at,
     )
-    await asyncio.gather(
+    saved, *_ = await asyncio.gather(
         *turn_writes(
             principal, invocation, "chat/optimized", agent_name, completion, cache_tier, latency_ms, turn
         )
@@ -197,10 +201,11 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         agent_name,
         stored["model_reason"],
         routing,
-        str(conversation_id),
+        str(conversation_id) if saved or not is_new else None,
         invocation,
         latency_ms,
         cache_tier,
+        stored=bool(saved),
     )
 
 
@@ -234,9 +239,10 @@ def turn_writes(
     cache_tier: str | None,
     latency_ms: float,
     turn: conversations.Turn,
-) -> list[Awaitable[None]]:
-    """The writes that end a chat turn, to run concurrently: the conversation and its messages,
-    the usage record, and the shared rate-limit view if it is due for a re-read."""
+) -> list[Awaitable[object]]:
+    """The writes that end a chat turn, to run concurrently: the conversation and its messages
+    (first: its result says whether the turn was stored), the usage record, and the shared
+    rate-limit view if it is due for a re-read."""
     record = usage_record(
         principal, invocation, endpoint, agent, completion, cache_tier, latency_ms, str(turn.conversation_id)
     )
@@ -286,6 +292,7 @@ def _answer(
     invocation: Invocation,
     latency_ms: float,
     cache_tier: str | None,
+    stored: bool | None = None,
 ) -> ChatAnswer:
     from_cache = cache_tier is not None
     return ChatAnswer(
@@ -304,6 +311,7 @@ def _answer(
         cached=from_cache,
         cache_tier=cache_tier,
         saved_cost_usd=completion.cost_usd if from_cache else 0.0,
+        stored=stored,
     )
 
 

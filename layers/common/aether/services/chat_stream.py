@@ -1,7 +1,8 @@
 """Streaming chat: server-sent events from the first token to the usage, stored when complete.
 
 Events: `start` (agent, model, tier, routing, conversation_id, request_id), `delta` (text as the
-model produces it), `done` (tokens, cost, latency, cache) or `error` (the usual error body). A
+model produces it), `done` (tokens, cost, latency, cache, and `stored`: false when the turn could
+not be saved in the conversation `start` named) or `error` (the usual error body). A
 cached answer streams at once as one delta; a streamed answer is cached only once complete.
 Through an HTTP API the managed Python runtime delivers the stream whole (see README).
 """
@@ -146,10 +147,11 @@ async def chat_stream(
             writes.append(
                 get_cache().put(scope, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers)
             )
-        await asyncio.gather(*writes)
+        saved, *_ = await asyncio.gather(*writes)
         yield sse(
             "done",
             {
+                "stored": bool(saved),  # false: the turn is not in the start event's conversation
                 "model": completion.model,
                 "prompt_tokens": completion.prompt_tokens,
                 "completion_tokens": completion.completion_tokens,

@@ -1,7 +1,8 @@
 """Conversations and their messages (a separate collection, never an unbounded array)."""
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,8 +10,18 @@ from bson import ObjectId
 
 from aether import clients
 from aether.errors import NotFound
+from aether.store.writes import already_stored, bounded, mongo_errors
+from aether.telemetry import count, logger
 
-__all__ = ["Position", "Turn", "list_recent", "load_history", "save_turn", "search_messages"]
+__all__ = [
+    "TURN_WRITE_ATTEMPTS",
+    "Position",
+    "Turn",
+    "list_recent",
+    "load_history",
+    "save_turn",
+    "search_messages",
+]
 
 # Indexes the queries below need (aether.store.indexes applies them by command, not at cold start).
 MESSAGES_HISTORY_INDEX = [("conversation_id", 1), ("user_id", 1), ("created_at", -1)]
@@ -58,22 +69,35 @@ class Turn:
     prompt_tokens: int
     completion_tokens: int
     asked_at: datetime
+    # The two messages' ids, made once: a repeated write of the turn finds them already stored
+    message_ids: tuple[ObjectId, ObjectId] = field(default_factory=lambda: (ObjectId(), ObjectId()))
 
 
-async def save_turn(turn: Turn) -> None:
-    """Upsert the conversation and insert both messages, concurrently (two commands, one stage)."""
+TURN_WRITE_ATTEMPTS = 2  # a write of a turn that fails is tried once more, then reported
+
+
+async def save_turn(turn: Turn) -> bool:
+    """Upsert the conversation and insert both messages, concurrently (two commands, one stage).
+
+    Both writes can run twice without effect: the messages carry their ids, and the conversation
+    is updated only if its `last_message_id` is not this turn's answer (a new conversation's
+    second upsert is a duplicate key). So a write that fails is retried, up to
+    TURN_WRITE_ATTEMPTS in all; True when the turn is stored, else False, logged and counted.
+    """
     db = clients.mongo_db()
     now = datetime.now(UTC)
+    user_id, answer_id = turn.user_id, turn.message_ids[1]
     update: dict[str, object] = {
-        "$set": {"updated_at": now, "agent": turn.agent},
+        "$set": {"updated_at": now, "agent": turn.agent, "last_message_id": answer_id},
         "$inc": {"message_count": 2},
     }
     if turn.is_new:
         update["$setOnInsert"] = {"title": turn.user_message[:80], "created_at": turn.asked_at}
     messages = [
         {
+            "_id": turn.message_ids[0],
             "conversation_id": turn.conversation_id,
-            "user_id": turn.user_id,
+            "user_id": user_id,
             "role": "user",
             "content": turn.user_message,
             "agent": turn.agent,
@@ -82,8 +106,9 @@ async def save_turn(turn: Turn) -> None:
             "created_at": turn.asked_at,
         },
         {
+            "_id": answer_id,
             "conversation_id": turn.conversation_id,
-            "user_id": turn.user_id,
+            "user_id": user_id,
             "role": "assistant",
             "content": turn.answer,
             "agent": turn.agent,
@@ -92,12 +117,38 @@ async def save_turn(turn: Turn) -> None:
             "created_at": now,
         },
     ]
-    await asyncio.gather(
-        db.conversations.update_one(
-            {"_id": turn.conversation_id, "user_id": turn.user_id}, update, upsert=turn.is_new
-        ),
-        db.messages.insert_many(messages, ordered=True),
+    conversation = {"_id": turn.conversation_id, "user_id": user_id, "last_message_id": {"$ne": answer_id}}
+    writes: dict[str, Callable[[], Awaitable[object]]] = {
+        "conversation": lambda: db.conversations.update_one(conversation, update, upsert=turn.is_new),
+        "messages": lambda: db.messages.insert_many(messages, ordered=False),
+    }
+    errors: dict[str, str] = {}
+    for attempt in range(1, TURN_WRITE_ATTEMPTS + 1):
+        names = list(writes)
+        outcomes = await asyncio.gather(*(_attempt(writes[name]) for name in names))
+        errors = {name: error for name, error in zip(names, outcomes, strict=True) if error}
+        if not errors:
+            return True
+        writes = {name: writes[name] for name in errors}
+        if attempt < TURN_WRITE_ATTEMPTS:
+            logger.warning("conversation write failed; retrying", extra={"errors": errors})
+    logger.error(
+        "conversation turn not stored",
+        extra={"conversation_id": str(turn.conversation_id), "user_id": user_id, "errors": errors},
     )
+    count("TurnsNotStored")
+    return False
+
+
+async def _attempt(write: Callable[[], Awaitable[object]]) -> str | None:
+    """Run one write within MONGO_TIMEOUT_MS; None if it is stored, else the error's name."""
+    try:
+        with bounded():
+            await write()
+    except mongo_errors() as exc:
+        if not already_stored(exc):
+            return type(exc).__name__
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,21 @@
 """Usage records: one per model call or cache hit, the source of per-user analytics."""
 
+import asyncio
+import json
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
+
 from aether import clients
-from aether.telemetry import usage_changed
+from aether.store.outbox import dumps, get_outbox, insert_usage
+from aether.store.writes import mongo_errors
+from aether.telemetry import count, logger, usage_changed
 
 __all__ = [
+    "NOT_STORED",
     "USAGE_BY_TIME_INDEX",
     "UsageRecord",
     "business_figures",
@@ -43,11 +50,36 @@ async def record(usage: UsageRecord) -> None:
 
 
 async def record_many(records: list[UsageRecord]) -> None:
-    """Several records in one round trip."""
+    """Several records in one round trip, never lost and never raising.
+
+    MongoDB first; if it fails, the Redis outbox (store/outbox.py); if Redis fails too, one log
+    line per record (NOT_STORED). Beside the insert, a batch of the outbox is drained when due.
+    """
     now = datetime.now(UTC)
-    await clients.mongo_db().usage.insert_many([{**asdict(r), "ts": now} for r in records], ordered=False)
+    documents = [{"_id": ObjectId(), **asdict(r), "ts": now} for r in records]
+    await asyncio.gather(_store(documents), get_outbox().drain_if_due())
     for user_id in {r.user_id for r in records}:
         usage_changed(user_id)
+
+
+# The message of the log line that holds a usage record neither MongoDB nor Redis took; its
+# `usage_record` field is the document as relaxed extended JSON: `bson.json_util.loads` of it can
+# be inserted as is (its own _id makes a repeated insert harmless).
+NOT_STORED = "usage record not stored"
+
+
+async def _store(documents: list[dict[str, Any]]) -> None:
+    try:
+        await insert_usage(documents)
+        return
+    except mongo_errors() as exc:
+        error = type(exc).__name__
+    if await get_outbox().push(documents):
+        logger.warning("usage records kept in the outbox", extra={"records": len(documents), "error": error})
+        return
+    for document in documents:
+        logger.error(NOT_STORED, extra={"usage_record": json.loads(dumps(document)), "error": error})
+    count("UsageLogged", len(documents))
 
 
 # The business figures read every user's records of a period.

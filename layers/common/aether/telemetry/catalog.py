@@ -35,4 +35,10 @@ METRICS: dict[str, tuple[Unit, tuple[str, ...]]] = {
     "MemoryUtilization": ("Percent", ()),
     "CpuTime": ("Milliseconds", ()),
     "DbLatency": ("Milliseconds", ()),
+    # writes MongoDB did not take: usage records kept in the Redis outbox, drained from it, or only
+    # logged (MongoDB and Redis both down), and conversation turns not stored after their retry
+    "UsageOutboxed": ("Count", ()),
+    "UsageDrained": ("Count", ()),
+    "UsageLogged": ("Count", ()),
+    "TurnsNotStored": ("Count", ()),
 }
