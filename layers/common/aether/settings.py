@@ -35,11 +35,23 @@ class Settings:
     jwt_audience: str = ""  # comma-separated; a token's aud or client_id must be one of them
     jwt_jwks_url: str = ""  # empty: {jwt_issuer}/.well-known/jwks.json
 
+    # Plans (aether.quota): JSON name -> {requests_per_minute, usd_per_day, usd_per_month}, added
+    # to the built-in ones
+    plans: str = ""
+    default_plan: str = "free"  # for callers whose token names no known plan
+    plan_claim: str = "custom:plan"
+    idempotency_ttl_s: int = 86_400
+
     admin_group: str = "aether-admins"
     admin_scope: str = "aether/admin"
 
+    # Input limits (README, "Input limits" in docs/ARCHITECTURE.md)
     max_message_chars: int = 8000
     max_body_bytes: int = 64 * 1024
+    max_json_depth: int = 32
+    max_history_messages: int = 100  # client-supplied history (/v1/chat/completions)
+    max_history_chars: int = 48_000
+    analytics_max_days: int = 365
     history_limit: int = 20
     response_cache_ttl_s: int = 3600
     analytics_cache_ttl_s: int = 60

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from pydantic import BaseModel, Field, field_validator
 
+from aether import quota
 from aether.agents.catalog import AGENTS, Agent
 from aether.agents.complexity import ModelChoice, choose_model
 from aether.agents.router import route
@@ -128,6 +129,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
     started = time.perf_counter()
     asked_at = datetime.now(UTC)
     settings = get_settings()
+    await quota.admit(principal)
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
     history = (
@@ -143,12 +145,16 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         choice = choose_model(request.message, agent.name, len(history), request.model)
         messages = [{"role": "system", "content": agent.system_prompt}, *history]
         messages.append({"role": "user", "content": request.message})
-        completion = await complete(
-            choice.chain,
-            messages,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            invocation=invocation,
+        completion = await quota.metered(
+            principal,
+            quota.worst_case_usd(choice.chain, messages, request.max_tokens),
+            lambda: complete(
+                choice.chain,
+                messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                invocation=invocation,
+            ),
         )
         computed.append(completion)
         decided = {
@@ -212,14 +218,23 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
 async def quick(request: QuickRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
     """Small model, no history, no conversation: one model call and one usage record."""
     started = time.perf_counter()
+    await quota.admit(principal)
     agent, routing = pick_agent("auto", request.message)
     choice = ModelChoice("small", TIERS["small"][0], TIERS["small"], "small tier: quick route")
-    completion = await complete(
-        choice.chain,
-        [{"role": "system", "content": agent.system_prompt}, {"role": "user", "content": request.message}],
-        temperature=request.temperature,
-        max_tokens=request.max_tokens,
-        invocation=invocation,
+    messages = [
+        {"role": "system", "content": agent.system_prompt},
+        {"role": "user", "content": request.message},
+    ]
+    completion = await quota.metered(
+        principal,
+        quota.worst_case_usd(choice.chain, messages, request.max_tokens),
+        lambda: complete(
+            choice.chain,
+            messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            invocation=invocation,
+        ),
     )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     await usage.record(

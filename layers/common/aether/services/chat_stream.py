@@ -17,6 +17,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from aether import quota
 from aether.agents.complexity import choose_model
 from aether.cache import get_cache, responses
 from aether.errors import AetherError
@@ -61,6 +62,7 @@ async def chat_stream(
     started = time.perf_counter()
     asked_at = datetime.now(UTC)
     settings = get_settings()
+    await quota.admit(principal)
     agent, routing = pick_agent(request.agent, request.message)
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
@@ -81,6 +83,13 @@ async def chat_stream(
         max_tokens=request.max_tokens,
     )
     cached = await get_cache().get(scope, digest, tiers)
+    messages = [{"role": "system", "content": agent.system_prompt}, *history]
+    messages.append({"role": "user", "content": request.message})
+    reservation = (
+        None
+        if cached is not None
+        else await quota.reserve(principal, quota.worst_case_usd(choice.chain, messages, request.max_tokens))
+    )
 
     async def events() -> AsyncIterator[bytes]:
         yield sse(
@@ -100,8 +109,7 @@ async def chat_stream(
             completion = Completion.from_cache(json.loads(cached.value))
             yield sse("delta", {"content": completion.content})
         else:
-            messages = [{"role": "system", "content": agent.system_prompt}, *history]
-            messages.append({"role": "user", "content": request.message})
+            assert reservation is not None
             sent: list[str] = []
             tokens = stream(
                 choice.chain,
@@ -118,12 +126,14 @@ async def chat_stream(
                         sent.append(item)
                         yield sse("delta", {"content": item})
             except AetherError as exc:
+                await quota.settle(reservation, 0.0)
                 error = {"code": exc.code, "message": exc.message, "request_id": invocation.request_id}
                 yield sse("error", {"error": error})
                 return
             except GeneratorExit:  # the client went away: stop the model, record what was spent
                 await tokens.aclose()
-                await usage.record(_partial(principal, invocation, agent.name, choice.model, messages, sent))
+                partial = _partial(principal, invocation, agent.name, choice.model, messages, sent)
+                await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
                 raise
         assert completion is not None
         cache_tier = cached.tier if cached is not None else None
@@ -143,10 +153,11 @@ async def chat_stream(
         writes = turn_writes(
             principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms, turn
         )
-        if cached is None:
+        if reservation is not None:
             writes.append(
                 get_cache().put(scope, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers)
             )
+            writes.append(quota.settle(reservation, completion.cost_usd))
         saved, *_ = await asyncio.gather(*writes)
         yield sse(
             "done",

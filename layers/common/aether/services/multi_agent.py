@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from aether import quota
 from aether.agents.catalog import AGENTS
 from aether.agents.complexity import choose_model
 from aether.agents.router import route
@@ -91,10 +92,7 @@ async def _ask(
 ) -> tuple[AgentResult, Completion | None]:
     started = time.perf_counter()
     choice = choose_model(message, agent)
-    messages = [
-        {"role": "system", "content": AGENTS[agent].system_prompt},
-        {"role": "user", "content": message},
-    ]
+    messages = _agent_messages(agent, message)
     try:
         completion = await complete(
             choice.chain,
@@ -111,6 +109,22 @@ async def _ask(
         return AgentResult(agent=agent, status="failed", latency_ms=elapsed, error=exc.message), None
     reason = choice.explain(completion.model)
     return AgentResult(agent=agent, status="ok", model_reason=reason, **_part_fields(completion)), completion
+
+
+def _agent_messages(agent: str, message: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": AGENTS[agent].system_prompt}, {"role": "user", "content": message}]
+
+
+def _worst_case_usd(agents: list[str], message: str, max_tokens: int) -> float:
+    """The whole fan-out's worst case: every agent's call, and a synthesis of their longest answers."""
+    asks = sum(
+        quota.worst_case_usd(choose_model(message, a).chain, _agent_messages(a, message), max_tokens)
+        for a in agents
+    )
+    synthesis = [{"role": "system", "content": SYNTHESIS_PROMPT}, {"role": "user", "content": message}]
+    framing = 64  # "Question:", "Specialists' answers:" and each answer's heading, per agent and once
+    unseen = len(agents) * (max_tokens + framing) + framing
+    return asks + quota.worst_case_usd(TIERS["large"], synthesis, max_tokens, unseen)
 
 
 def _part_fields(completion: Completion) -> dict[str, object]:
@@ -145,11 +159,22 @@ async def multi_agent(
 ) -> MultiAgentAnswer:
     settings = get_settings()
     started = time.perf_counter()
+    await quota.admit(principal)
     agents = request.agents or route(request.message).ranked[: settings.multi_agent_default]
     chosen_by: Literal["request", "router"] = "request" if request.agents else "router"
     calls: list[tuple[str, Completion]] = []
 
     async def fan_out() -> bytes:
+        """The whole fan-out is reserved before it starts, then settled to what its calls cost."""
+        reservation = await quota.reserve(
+            principal, _worst_case_usd(agents, request.message, request.max_tokens)
+        )
+        try:
+            return await ask_all()
+        finally:
+            await quota.settle(reservation, sum(c.cost_usd for _, c in calls))
+
+    async def ask_all() -> bytes:
         # Each agent must finish early enough to leave the synthesis its reserve.
         agent_deadline = min(
             invocation.deadline - settings.multi_agent_synthesis_reserve_ms / 1000,
