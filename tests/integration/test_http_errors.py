@@ -59,7 +59,8 @@ def test_malformed_json_is_400():
     evt = event("POST", "/chat/optimized", raw_body=b'{"message": ')
     status, error = _error(invoke("chat", evt))
     assert status == 400
-    assert error["message"] == "request body is not valid JSON"
+    assert error["message"] == "request body is not valid JSON: Expecting value at character 12"
+    assert error["code"] == "invalid_json"
     assert error["request_id"] == evt["requestContext"]["requestId"]
 
 

@@ -42,6 +42,8 @@ def _describe(errors: list[dict[str, Any]]) -> str:
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if not loc and error.get("type") in {"model_attributes_type", "dict_type"}:
             message = "request body must be a JSON object (content-type: application/json)"
+        elif not loc and error.get("type") == "missing":
+            message = "request body is required: a JSON object (content-type: application/json)"
         parts.append(f"{loc}: {message}" if loc else message)
     return "; ".join(parts)
 

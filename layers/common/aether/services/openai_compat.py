@@ -2,17 +2,21 @@
 
 `model` is an agent alias (`aether-auto`, `aether-dev`, ...) or a catalog model id (pinned). The
 last message is the question and the earlier user and assistant messages its history; system
-messages are added after the agent's own. Routing, model choice, the cache and usage records
-apply as on /chat/optimized; nothing is stored as a conversation.
+messages may only lead the list, as instructions added after the agent's own. Other roles (`tool`,
+`function`, `developer`, ...) are refused, as is history over MAX_HISTORY_MESSAGES messages or
+MAX_HISTORY_CHARS characters. Routing, model choice, the cache and usage records apply as on
+/chat/optimized; nothing is stored as a conversation.
 """
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aether import quota
 from aether.agents.catalog import AGENTS
 from aether.agents.complexity import choose_model
 from aether.cache import get_cache, responses
@@ -28,16 +32,31 @@ __all__ = ["ALIASES", "CompletionRequest", "completions", "models"]
 
 ENDPOINT = "v1/chat/completions"
 ALIASES = {"aether-auto": "auto", **{f"aether-{name}": name for name in AGENTS}}
+ROLES = ("system", "user", "assistant")
 
 
 class Message(BaseModel):
-    role: Literal["system", "user", "assistant"]
+    role: str = Field(json_schema_extra={"enum": list(ROLES)})  # checked with its place (_split)
     content: str
 
 
 class CompletionRequest(BaseModel):
-    model: str
-    messages: list[Message] = Field(min_length=1, max_length=100)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "aether-auto",
+                    "messages": [
+                        {"role": "system", "content": "Answer briefly."},
+                        {"role": "user", "content": "How do I paginate a FastAPI endpoint?"},
+                    ],
+                }
+            ]
+        }
+    )
+
+    model: str = Field(json_schema_extra={"enum": [*ALIASES, *MODELS]})
+    messages: list[Message] = Field(min_length=1)  # at most MAX_HISTORY_MESSAGES + 1 (_split)
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     max_tokens: int = Field(1024, ge=1, le=8192)
     stream: bool = False
@@ -61,14 +80,40 @@ def models() -> dict[str, Any]:
 
 
 def _split(request: CompletionRequest) -> tuple[str, list[dict[str, str]], list[str]]:
+    """The question, the history and the leading system instructions; 400 for a list that breaks
+    the rules (OpenAI answers 400 to an invalid message list too)."""
+    settings = get_settings()
+    for index, message in enumerate(request.messages):
+        if message.role not in ROLES:
+            raise BadRequest(
+                f"messages[{index}] has role '{message.role[:40]}': only system (leading instructions), "
+                "user and assistant messages are accepted"
+            )
     *earlier, last = request.messages
     if last.role != "user":
         raise BadRequest("the last message must be the user's")
-    limit = get_settings().max_message_chars
+    limit = settings.max_message_chars
     if not last.content.strip() or len(last.content) > limit:
         raise BadRequest(f"the last message must have 1 to {limit} characters")
-    history = [{"role": m.role, "content": m.content} for m in earlier if m.role != "system"]
-    instructions = [m.content for m in earlier if m.role == "system"]
+    leading = next((i for i, m in enumerate(earlier) if m.role != "system"), len(earlier))
+    late = next((i for i in range(leading, len(earlier)) if earlier[i].role == "system"), None)
+    if late is not None:
+        raise BadRequest(
+            f"messages[{late}] is a system message after the conversation started: "
+            "system messages may only lead the list"
+        )
+    if len(earlier) > settings.max_history_messages:
+        raise BadRequest(
+            f"{len(earlier)} messages precede the last one; the limit is {settings.max_history_messages}"
+        )
+    chars = sum(len(m.content) for m in earlier)
+    if chars > settings.max_history_chars:
+        raise BadRequest(
+            f"the messages before the last one hold {chars} characters; "
+            f"the limit is {settings.max_history_chars}"
+        )
+    history = [{"role": m.role, "content": m.content} for m in earlier[leading:]]
+    instructions = [m.content for m in earlier[:leading]]
     return last.content, history, instructions
 
 
@@ -106,7 +151,8 @@ async def completions(
 ) -> dict[str, Any] | AsyncIterator[bytes]:
     started = time.perf_counter()
     settings = get_settings()
-    prompt, history, instructions = _split(request)
+    prompt, history, instructions = _split(request)  # a refused list counts against no limit
+    await quota.admit(principal)
     alias = ALIASES.get(request.model)
     agent, _ = pick_agent(alias or "auto", prompt)
     choice = choose_model(prompt, agent.name, len(history), None if alias else request.model)
@@ -122,16 +168,21 @@ async def completions(
     )
     tiers = ("l2", "l3")
     cache = get_cache()
+    worst_case = quota.worst_case_usd(choice.chain, messages, request.max_tokens)
     if not request.stream:
         computed: list[Completion] = []
 
         async def ask() -> bytes:
-            completion = await complete(
-                choice.chain,
-                messages,
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                invocation=invocation,
+            completion = await quota.metered(
+                principal,
+                worst_case,
+                lambda: complete(
+                    choice.chain,
+                    messages,
+                    temperature=request.temperature,
+                    max_tokens=request.max_tokens,
+                    invocation=invocation,
+                ),
             )
             computed.append(completion)
             return completion.cache_value()
@@ -153,6 +204,7 @@ async def completions(
         return _completion_body(completion, invocation, agent.name, cache_tier)
 
     cached = await cache.get(principal.user_id, digest, tiers)
+    reservation = None if cached is not None else await quota.reserve(principal, worst_case)
 
     async def chunks() -> AsyncIterator[bytes]:
         base = {
@@ -176,6 +228,7 @@ async def completions(
             completion = Completion.from_cache(json.loads(cached.value))
             yield chunk(completion.model, {"content": completion.content})
         else:
+            assert reservation is not None
             try:
                 async for item in stream(
                     choice.chain,
@@ -189,6 +242,7 @@ async def completions(
                     else:
                         yield chunk(choice.model, {"content": item})
             except AetherError as exc:
+                await quota.settle(reservation, 0.0)
                 error = {"error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code}}
                 yield f"data: {json.dumps(error)}\n\n".encode()
                 return
@@ -198,9 +252,12 @@ async def completions(
         await usage.record(
             usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
         )
-        if cached is None:
-            await cache.put(
-                principal.user_id, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers
+        if reservation is not None:
+            await asyncio.gather(
+                cache.put(
+                    principal.user_id, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers
+                ),
+                quota.settle(reservation, completion.cost_usd),
             )
         tokens = {
             "prompt_tokens": completion.prompt_tokens,
