@@ -198,13 +198,13 @@ async def settle(reservation: Reservation, spent_usd: float) -> None:
 
 async def metered(
     principal: Principal, usd: float, call: "Callable[[], Awaitable[Completion]]"
-) -> "Completion":
-    """One model call inside a reservation of its worst case, settled to its real cost."""
+) -> "tuple[Completion, Reservation]":
+    """One model call inside a reservation of its worst case. A failed call's reservation is
+    released here; after a good one the caller settles it beside its final writes."""
     reservation = await reserve(principal, usd)
     try:
         completion = await call()
     except BaseException:
         await settle(reservation, 0.0)
         raise
-    await settle(reservation, completion.cost_usd)
-    return completion
+    return completion, reservation

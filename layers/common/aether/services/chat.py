@@ -139,13 +139,14 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
     )
     scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
     computed: list[Completion] = []
+    reserved: list[quota.Reservation] = []  # settled beside the final writes
 
     async def ask_model() -> bytes:
         agent, routing = pick_agent(request.agent, request.message)
         choice = choose_model(request.message, agent.name, len(history), request.model)
         messages = [{"role": "system", "content": agent.system_prompt}, *history]
         messages.append({"role": "user", "content": request.message})
-        completion = await quota.metered(
+        completion, reservation = await quota.metered(
             principal,
             quota.worst_case_usd(choice.chain, messages, request.max_tokens),
             lambda: complete(
@@ -157,6 +158,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
             ),
         )
         computed.append(completion)
+        reserved.append(reservation)
         decided = {
             "agent": agent.name,
             "routing": routing.model_dump() if routing else None,
@@ -199,7 +201,8 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
     saved, *_ = await asyncio.gather(
         *turn_writes(
             principal, invocation, "chat/optimized", agent_name, completion, cache_tier, latency_ms, turn
-        )
+        ),
+        *(quota.settle(reservation, completion.cost_usd) for reservation in reserved),
     )
     routing = Routing(**stored["routing"]) if stored["routing"] else None
     return _answer(
@@ -225,7 +228,7 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
         {"role": "system", "content": agent.system_prompt},
         {"role": "user", "content": request.message},
     ]
-    completion = await quota.metered(
+    completion, reservation = await quota.metered(
         principal,
         quota.worst_case_usd(choice.chain, messages, request.max_tokens),
         lambda: complete(
@@ -237,8 +240,11 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
         ),
     )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    await usage.record(
-        usage_record(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
+    await asyncio.gather(
+        usage.record(
+            usage_record(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
+        ),
+        quota.settle(reservation, completion.cost_usd),
     )
     return _answer(
         completion, agent.name, choice.explain(completion.model), routing, None, invocation, latency_ms, None

@@ -171,9 +171,10 @@ async def completions(
     worst_case = quota.worst_case_usd(choice.chain, messages, request.max_tokens)
     if not request.stream:
         computed: list[Completion] = []
+        reserved: list[quota.Reservation] = []  # settled beside the usage record
 
         async def ask() -> bytes:
-            completion = await quota.metered(
+            completion, reservation = await quota.metered(
                 principal,
                 worst_case,
                 lambda: complete(
@@ -185,6 +186,7 @@ async def completions(
                 ),
             )
             computed.append(completion)
+            reserved.append(reservation)
             return completion.cache_value()
 
         lookup = await cache.get_or_compute(
@@ -198,8 +200,11 @@ async def completions(
         completion = computed[0] if computed else Completion.from_cache(json.loads(lookup.value))
         cache_tier = None if computed else lookup.tier
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        await usage.record(
-            usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
+        await asyncio.gather(
+            usage.record(
+                usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
+            ),
+            *(quota.settle(reservation, completion.cost_usd) for reservation in reserved),
         )
         return _completion_body(completion, invocation, agent.name, cache_tier)
 
@@ -249,16 +254,19 @@ async def completions(
         assert completion is not None
         cache_tier = cached.tier if cached is not None else None
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        await usage.record(
-            usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
-        )
+        writes = [
+            usage.record(
+                usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
+            )
+        ]
         if reservation is not None:
-            await asyncio.gather(
+            writes += [
                 cache.put(
                     principal.user_id, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers
                 ),
                 quota.settle(reservation, completion.cost_usd),
-            )
+            ]
+        await asyncio.gather(*writes)
         tokens = {
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
