@@ -29,10 +29,9 @@ from aether.llm.catalog import MODELS
 from aether.settings import get_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from redis.asyncio import Redis
 
+    from aether.http.context import Invocation
     from aether.llm.client import Completion
 
 __all__ = [
@@ -197,13 +196,23 @@ async def settle(reservation: Reservation, spent_usd: float) -> None:
 
 
 async def metered(
-    principal: Principal, usd: float, call: "Callable[[], Awaitable[Completion]]"
+    principal: Principal,
+    chain: tuple[str, ...],
+    messages: list[dict[str, str]],
+    *,
+    temperature: float,
+    max_tokens: int,
+    invocation: "Invocation",
 ) -> "tuple[Completion, Reservation]":
-    """One model call inside a reservation of its worst case. A failed call's reservation is
-    released here; after a good one the caller settles it beside its final writes."""
-    reservation = await reserve(principal, usd)
+    """llm.client.complete() inside a reservation of its worst case. A failed call's reservation
+    is released here; after a good one the caller settles it beside its final writes."""
+    from aether.llm.client import complete
+
+    reservation = await reserve(principal, worst_case_usd(chain, messages, max_tokens))
     try:
-        completion = await call()
+        completion = await complete(
+            chain, messages, temperature=temperature, max_tokens=max_tokens, invocation=invocation
+        )
     except BaseException:
         await settle(reservation, 0.0)
         raise

@@ -17,7 +17,7 @@ from aether.cache import get_cache, responses
 from aether.cache.decorator import cached
 from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
-from aether.llm.client import Completion, complete, rate_limits
+from aether.llm.client import Completion, rate_limits
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
@@ -148,14 +148,11 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         messages.append({"role": "user", "content": request.message})
         completion, reservation = await quota.metered(
             principal,
-            quota.worst_case_usd(choice.chain, messages, request.max_tokens),
-            lambda: complete(
-                choice.chain,
-                messages,
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                invocation=invocation,
-            ),
+            choice.chain,
+            messages,
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            invocation=invocation,
         )
         computed.append(completion)
         reserved.append(reservation)
@@ -230,14 +227,11 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     ]
     completion, reservation = await quota.metered(
         principal,
-        quota.worst_case_usd(choice.chain, messages, request.max_tokens),
-        lambda: complete(
-            choice.chain,
-            messages,
-            temperature=request.temperature,
-            max_tokens=request.max_tokens,
-            invocation=invocation,
-        ),
+        choice.chain,
+        messages,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        invocation=invocation,
     )
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     await asyncio.gather(

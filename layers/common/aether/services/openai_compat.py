@@ -23,7 +23,7 @@ from aether.cache import get_cache, responses
 from aether.errors import AetherError, BadRequest
 from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS
-from aether.llm.client import Completion, complete, stream
+from aether.llm.client import Completion, stream
 from aether.services.chat import pick_agent, usage_record
 from aether.settings import get_settings
 from aether.store import usage
@@ -168,7 +168,6 @@ async def completions(
     )
     tiers = ("l2", "l3")
     cache = get_cache()
-    worst_case = quota.worst_case_usd(choice.chain, messages, request.max_tokens)
     if not request.stream:
         computed: list[Completion] = []
         reserved: list[quota.Reservation] = []  # settled beside the usage record
@@ -176,14 +175,11 @@ async def completions(
         async def ask() -> bytes:
             completion, reservation = await quota.metered(
                 principal,
-                worst_case,
-                lambda: complete(
-                    choice.chain,
-                    messages,
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    invocation=invocation,
-                ),
+                choice.chain,
+                messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                invocation=invocation,
             )
             computed.append(completion)
             reserved.append(reservation)
@@ -209,7 +205,11 @@ async def completions(
         return _completion_body(completion, invocation, agent.name, cache_tier)
 
     cached = await cache.get(principal.user_id, digest, tiers)
-    reservation = None if cached is not None else await quota.reserve(principal, worst_case)
+    reservation = (
+        None
+        if cached is not None
+        else await quota.reserve(principal, quota.worst_case_usd(choice.chain, messages, request.max_tokens))
+    )
 
     async def chunks() -> AsyncIterator[bytes]:
         base = {
