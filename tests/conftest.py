@@ -122,6 +122,28 @@ def environment(mongo_url: str, redis_url: str, model_server: ModelServer) -> It
     get_settings.cache_clear()
 
 
+@pytest.fixture(scope="module")
+def indexes(environment: dict[str, str]) -> None:
+    """The indexes a deployment has (search needs its text index), made as `aether-local indexes` does.
+
+    On a thread of its own: asyncio.run would unset the main thread's loop, which the handlers keep.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pymongo import AsyncMongoClient
+
+    from aether.store.indexes import apply_indexes
+
+    async def apply() -> None:
+        client: AsyncMongoClient = AsyncMongoClient(environment["MONGO_URL"])
+        await apply_indexes(client[environment["MONGO_DB"]])
+        await client.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, apply()).result()
+
+
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """Change settings for one test: set variables on the returned monkeypatch."""

@@ -7,7 +7,6 @@ aether_local.mongo_server (see `_mend_text_search`), and a real MongoDB (MONGO_U
 import asyncio
 import base64
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,25 +14,10 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient, monitoring
 
 from aether import clients
-from aether.store.indexes import apply_indexes
 from aether_local.model_server import Reply
 from tests.conftest import event, function, invoke
 
-
-@pytest.fixture(scope="module", autouse=True)
-def indexes(environment: dict[str, str]) -> None:
-    """The text index search needs, created as `aether-local indexes` does.
-
-    On a thread of its own: asyncio.run would unset the main thread's loop, which the handlers keep.
-    """
-
-    async def apply() -> None:
-        client: AsyncMongoClient = AsyncMongoClient(environment["MONGO_URL"])
-        await apply_indexes(client[environment["MONGO_DB"]])
-        await client.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, apply()).result()
+pytestmark = pytest.mark.usefixtures("indexes")
 
 
 class Commands(monitoring.CommandListener):

@@ -8,10 +8,8 @@ chat routes. Bounded: the schema's own examples, then a few derandomized valid a
 per operation, no example database. CloudWatch (the dashboard's `source=cloudwatch`) is moto's.
 """
 
-import asyncio
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,11 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis.strategies import SearchStrategy
 from moto import mock_aws
-from pymongo import AsyncMongoClient
 from schemathesis import GenerationMode
 from schemathesis.generation.case import Case
 
-from aether.store.indexes import apply_indexes
 from aether_local.events import http_api_event
 from aether_local.lambda_host import LambdaContext
 from aether_local.model_server import ModelServer
@@ -37,20 +33,7 @@ EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 6}
 EXAMPLES_PER_SCHEMA_EXAMPLE = 2
 
 
-@pytest.fixture(scope="module", autouse=True)
-def indexes(environment: dict[str, str]) -> None:
-    """The indexes a deployment has (search needs its text index), as `aether-local indexes` makes them.
-
-    On a thread of its own: asyncio.run would unset the main thread's loop, which the handlers keep.
-    """
-
-    async def apply() -> None:
-        client: AsyncMongoClient = AsyncMongoClient(environment["MONGO_URL"])
-        await apply_indexes(client[environment["MONGO_DB"]])
-        await client.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, apply()).result()
+pytestmark = pytest.mark.usefixtures("indexes")
 
 
 @pytest.fixture

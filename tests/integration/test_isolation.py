@@ -10,7 +10,8 @@ from aether_local.events import http_api_event
 from aether_local.model_server import Reply
 from aether_local.template import Route, read_template
 from tests.conftest import ROOT, event, invoke
-from tests.integration.test_conversations import indexes  # noqa: F401 - search needs the text index
+
+pytestmark = pytest.mark.usefixtures("indexes")  # search needs the text index
 
 ROUTES = read_template(ROOT / "template.yaml")
 ADMIN_ROUTES = {"GET /api/ai/v4/performance/dashboard"}
