@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -42,7 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from run import code_version, machine, service_env  # noqa: E402
-from stream_ttft import free_port  # noqa: E402
 
 from aether_local.model_server import ModelServer, Reply  # noqa: E402
 from aether_local.mongo_server import start_mongo  # noqa: E402
@@ -139,14 +139,20 @@ def load_services() -> Iterator[dict[str, str]]:
         yield env
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextmanager
-def local_api(env: dict[str, str]) -> Iterator[Api]:
-    """`aether-local serve` with USERS dev users (bench/stream_ttft.py's helper, every token kept)."""
+def local_api(env: dict[str, str], users: int, log_path: Path) -> Iterator[Api]:
+    """`aether-local serve` on free ports with `users` dev users; its own logs go to `log_path`."""
     port, stream_port = free_port(), free_port()
     command = [sys.executable, "-m", "aether_local.cli", "serve", "--port", str(port)]
-    command += ["--stream-port", str(stream_port), "--dev-users", str(USERS)]
-    SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
-    log = SERVER_LOG.open("w")  # the functions' logs and EMF lines: where a 5xx is explained
+    command += ["--stream-port", str(stream_port), "--dev-users", str(users)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("w")  # the functions' logs and EMF lines: where a 5xx is explained
     process = subprocess.Popen(
         command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=log, text=True
     )
@@ -164,7 +170,7 @@ def local_api(env: dict[str, str]) -> Iterator[Api]:
             elif line.startswith("Listening on "):
                 url = line.split()[-1]
                 break
-        if len(tokens) != USERS or not stream_url:
+        if len(tokens) != users or not stream_url:
             raise RuntimeError("aether-local serve did not print its URLs and dev tokens")
         yield Api(url, stream_url, tokens, admin_token, process.pid)
     finally:
@@ -419,7 +425,7 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    with load_services() as env, local_api(env) as api:
+    with load_services() as env, local_api(env, USERS, SERVER_LOG) as api:
         memory_mib = {"at start": memory(api.pid)}
         samples, elapsed, app = asyncio.run(run_load(api, memory_mib))
     result = report(samples, elapsed, memory_mib, app)

@@ -11,14 +11,10 @@ Run: .venv/bin/python bench/stream_ttft.py (about 30 s). Needs Redis on 127.0.0.
 """
 
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from load import local_api  # noqa: E402
 from run import service_env, services  # noqa: E402
 
 from aether_local.model_server import Reply  # noqa: E402
@@ -35,51 +32,7 @@ FIRST_TOKEN_S = 0.100
 WORDS = 5  # the answer's chunks; the whole answer takes WORDS x FIRST_TOKEN_S
 RUNS = 20
 STREAM = "/api/ai/v4/chat/stream"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    port, stream_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aether_local.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--stream-port",
-            str(stream_port),
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    info: dict[str, str] = {}
-    try:
-        for line in process.stdout:
-            if line.startswith("Dev token (user):"):
-                info["token"] = line.split()[-1]
-            elif line.startswith("Function URL (chat, streaming):"):
-                info["stream_url"] = line.split()[-1]
-            elif line.startswith("Listening on "):
-                info["url"] = line.split()[-1]
-                break
-        yield info
-    finally:
-        process.terminate()
-        process.wait(10)
+SERVER_LOG = ROOT / "bench" / "results" / "stream_ttft-serve.log"
 
 
 def first_token_s(client: httpx.Client, url: str, token: str) -> float:
@@ -128,16 +81,17 @@ def main() -> None:
         model_server.responder = lambda body: Reply(
             content=" ".join(f"word{i}" for i in range(WORDS)), chunk_delay_s=FIRST_TOKEN_S
         )
-        with local_api(service_env(mongo_url, model_server)) as api, httpx.Client(timeout=30) as client:
+        env = service_env(mongo_url, model_server)
+        with local_api(env, 1, SERVER_LOG) as api, httpx.Client(timeout=30) as client:
             model_first_token_s(client, model_server.base_url)
             results: dict[str, Any] = {
                 "model itself": summary(
                     [model_first_token_s(client, model_server.base_url) for _ in range(RUNS)]
                 )
             }
-            for name, url in (("function URL", api["stream_url"]), ("HTTP API", api["url"])):
-                first_token_s(client, url, api["token"])  # warm-up: the cold start of each path
-                results[name] = summary([first_token_s(client, url, api["token"]) for _ in range(RUNS)])
+            for name, url in (("function URL", api.stream_url), ("HTTP API", api.url)):
+                first_token_s(client, url, api.tokens[0])  # warm-up: the cold start of each path
+                results[name] = summary([first_token_s(client, url, api.tokens[0]) for _ in range(RUNS)])
     delay_ms = FIRST_TOKEN_S * 1000
     floor_ms = results["model itself"]["median_ms"]
     print(f"Time to first token through aether-local serve, {RUNS} requests per path (cache misses)")
