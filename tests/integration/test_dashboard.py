@@ -119,9 +119,26 @@ def test_cloudwatch_source_reads_the_same_figures_through_get_metric_data(monkey
     assert body["routes"]["chat/optimized"]["error_rate"] == 0.05
     assert body["cache"]["hit_rate"] == 0.75
     assert body["business"]["availability"] == 0.95
-    # moto computes no percentile statistics; the counts still come through
-    assert body["percentiles_available"] is False
+    # moto answers percentile queries with no datapoints: no figure, rather than a made-up one
     assert body["routes"]["chat/optimized"]["p95_ms"] is None
+
+
+def test_cloudwatch_percentiles_take_the_worst_datapoint_and_counts_add_up():
+    from aether.services.dashboard_cloudwatch import cloudwatch_view
+
+    class CloudWatch:  # answers as GetMetricData does, two datapoints per query
+        def get_metric_data(self, MetricDataQueries, StartTime, EndTime):
+            results = []
+            for query in MetricDataQueries:
+                stat = query["MetricStat"]["Stat"]
+                values = [120.0, 180.0] if stat.startswith("p") else [10.0, 30.0]
+                results.append({"Id": query["Id"], "Values": values})
+            return {"MetricDataResults": results}
+
+    view = cloudwatch_view(15, client=CloudWatch())
+    route = view["routes"]["chat/optimized"]
+    assert view["percentiles_available"] is True
+    assert route["p95_ms"] == 180.0 and route["count"] == 40
 
 
 def test_health_is_minimal_without_auth_and_detailed_for_admins(model):

@@ -4,6 +4,7 @@ Counts and sums come in one call; percentiles in a second, so a store that canno
 (moto, for one) still yields the counts, with the percentiles reported as unavailable.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,14 +38,22 @@ def _query(query_id: str, metric: str, stat: str, period: int, **dimensions: str
     }
 
 
-def _fetch(client: Any, queries: list[dict[str, Any]], start: datetime, end: datetime) -> dict[str, float]:
+def _fetch(
+    client: Any,
+    queries: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    combine: Callable[[list[float]], float] = sum,
+) -> dict[str, float]:
+    """Each query's datapoints combined into one figure; a query with none is left out."""
     values: dict[str, float] = {}
     for first in range(0, len(queries), 500):
         response = client.get_metric_data(
             MetricDataQueries=queries[first : first + 500], StartTime=start, EndTime=end
         )
         for result in response["MetricDataResults"]:
-            values[result["Id"]] = sum(result["Values"])
+            if result["Values"]:
+                values[result["Id"]] = combine(result["Values"])
     return values
 
 
