@@ -293,3 +293,14 @@ def test_a_turn_written_twice_is_stored_once(user, own_mongo):
     second = conversations.Turn(**{**asdict(first), "is_new": False, "message_ids": (ObjectId(), ObjectId())})
     assert in_environment(conversations.save_turn(second))
     assert db.conversations.find_one({"_id": first.conversation_id})["message_count"] == 4
+
+
+def test_a_follow_up_while_mongo_is_down_is_a_503_that_says_retry(model, user, own_mongo):
+    first = chat(user, "a first question")
+    own_mongo.stop()
+    fresh_clients()
+    follow_up = {"message": "and then?", "conversation_id": first["conversation_id"]}
+    response = invoke_raw("chat", event("POST", "/chat/optimized", follow_up, sub=user))
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["message"].startswith("the conversation's history cannot")
+    assert response["headers"]["retry-after"] == "5"

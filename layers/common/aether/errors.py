@@ -7,6 +7,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "PayloadTooLarge",
+    "ServiceUnavailable",
     "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
@@ -57,6 +58,10 @@ class Unprocessable(AetherError):
 
 class TooManyRequests(AetherError):
     status, code = 429, "rate_limited"
+
+
+class ServiceUnavailable(AetherError):
+    status, code = 503, "unavailable"
 
 
 class UpstreamError(AetherError):

@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 
 from aether import clients
-from aether.errors import NotFound
+from aether.errors import NotFound, ServiceUnavailable
 from aether.store.writes import already_stored, bounded, mongo_errors
 from aether.telemetry import count, logger
 
@@ -49,7 +49,12 @@ async def load_history(user_id: str, conversation_id: ObjectId, limit: int) -> l
         .sort([("created_at", -1), ("_id", -1)])
         .limit(limit)
     )
-    docs = await cursor.to_list(length=limit)
+    try:
+        docs = await cursor.to_list(length=limit)
+    except mongo_errors() as exc:  # a follow-up cannot be answered without its history
+        raise ServiceUnavailable(
+            "the conversation's history cannot be read right now; retry shortly", retry_after_s=5
+        ) from exc
     if not docs:
         raise NotFound("conversation not found")
     return [{"role": d["role"], "content": d["content"]} for d in reversed(docs)]
