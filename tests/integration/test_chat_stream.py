@@ -2,13 +2,20 @@
 
 import asyncio
 import json
+import math
+import threading
 import time
+from datetime import UTC, datetime
 
+import pytest
+
+from aether import quota
 from aether.http.auth import Principal
 from aether.http.context import Invocation
 from aether.llm.catalog import TIERS, cost_usd
 from aether.services.chat import ChatRequest
 from aether.services.chat_stream import chat_stream
+from aether.services.openai_compat import CompletionRequest, completions
 from aether.settings import get_settings
 from aether_local.model_server import Reply
 from tests.conftest import event, function, invoke_raw
@@ -136,3 +143,33 @@ def test_a_client_that_goes_away_stops_the_model_and_partial_usage_is_recorded(m
     record = db.usage.find_one({"user_id": user})
     assert record["partial"] is True and record["completion_tokens"] == 2
     assert db.messages.count_documents({"user_id": user}) == 0  # an unfinished answer is not stored
+
+
+def test_an_openai_stream_cancelled_under_uvicorn_records_partial_usage_and_settles_the_budget(
+    model, db, redis_sync, user
+):
+    # Given a model that sends its first token and then holds the rest
+    held = threading.Event()
+    model.script(Reply(content="alpha beta gamma", hold_after_first_chunk=held))
+    request = CompletionRequest(
+        model="aether-sage", messages=[{"role": "user", "content": "plan it"}], stream=True
+    )
+
+    async def scenario() -> None:
+        invocation = Invocation("cancel-1", time.monotonic() + 20)
+        chunks = await completions(request, Principal(user, False), invocation)
+        await anext(chunks)  # the role chunk
+        await anext(chunks)  # "alpha"
+        # Starlette under uvicorn cancels the response task when the client disconnects
+        with pytest.raises(asyncio.CancelledError):
+            await chunks.athrow(asyncio.CancelledError())
+
+    function("chat")  # the environment's event loop, which the clients are bound to
+    try:
+        asyncio.get_event_loop().run_until_complete(scenario())
+    finally:
+        held.set()
+    record = db.usage.find_one({"user_id": user})
+    assert record["partial"] is True and record["completion_tokens"] == 1
+    day_key = quota._key(user, f"usd:{datetime.now(UTC):%Y-%m-%d}")
+    assert int(redis_sync.get(day_key)) == math.ceil(record["cost_usd"] * quota.NANO)  # not the worst case

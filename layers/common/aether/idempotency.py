@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cache
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Header
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
@@ -45,7 +46,8 @@ def _redis() -> RedisTier:
 class _Record:
     def __init__(self, principal: Principal, key: str, route: str, body: BaseModel) -> None:
         digest = hashlib.sha256(key.encode()).hexdigest()
-        self.redis_key = f"aether:idem:{{{principal.user_id}}}:{digest}"
+        user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:16]
+        self.redis_key = f"aether:idem:{{{user}}}:{digest}"
         self.fingerprint = hashlib.sha256(f"{route}\n{body.model_dump_json()}".encode()).hexdigest()
 
     async def claim(self) -> dict[str, Any] | None:
@@ -126,9 +128,10 @@ async def once_stream(
                 sent.append(chunk)
                 yield chunk
         finally:
-            if sent and sent[-1].startswith(final):
-                await record.keep(stream=b"".join(sent).decode())
-            else:  # broken off, failed or left by the client: a retry runs again
-                await record.release()
+            with anyio.CancelScope(shield=True):  # a client gone under uvicorn cancels the stream
+                if sent and sent[-1].startswith(final):
+                    await record.keep(stream=b"".join(sent).decode())
+                else:  # broken off, failed or left by the client: a retry runs again
+                    await record.release()
 
     return relay()

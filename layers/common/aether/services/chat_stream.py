@@ -10,11 +10,12 @@ Through an HTTP API the managed Python runtime delivers the stream whole (see RE
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 from bson import ObjectId
 
 from aether import quota
@@ -36,6 +37,7 @@ ENDPOINT = "chat/stream"
 def _partial(
     principal: Principal,
     invocation: Invocation,
+    endpoint: str,
     agent: str,
     model: str,
     messages: list[dict[str, str]],
@@ -47,8 +49,28 @@ def _partial(
     completion = Completion(
         "".join(sent), model, prompt_tokens, len(sent), cost_usd(model, prompt_tokens, len(sent)), 0.0
     )
-    record = usage_record(principal, invocation, ENDPOINT, agent, completion, None, 0.0)
+    record = usage_record(principal, invocation, endpoint, agent, completion, None, 0.0)
     return replace(record, partial=True)
+
+
+async def abandoned(
+    principal: Principal,
+    invocation: Invocation,
+    endpoint: str,
+    agent: str,
+    model: str,
+    messages: list[dict[str, str]],
+    sent: list[str],
+    tokens: AsyncGenerator[Any],
+    reservation: quota.Reservation,
+) -> None:
+    """A stream whose client went away (its generator closed, or cancelled as Starlette does
+    under uvicorn): stop the model, record the estimated usage, settle the budget to it. Shielded,
+    or a cancellation would cancel these awaits too."""
+    with anyio.CancelScope(shield=True):
+        await tokens.aclose()
+        partial = _partial(principal, invocation, endpoint, agent, model, messages, sent)
+        await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -130,10 +152,18 @@ async def chat_stream(
                 error = {"code": exc.code, "message": exc.message, "request_id": invocation.request_id}
                 yield sse("error", {"error": error})
                 return
-            except GeneratorExit:  # the client went away: stop the model, record what was spent
-                await tokens.aclose()
-                partial = _partial(principal, invocation, agent.name, choice.model, messages, sent)
-                await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
+            except (GeneratorExit, asyncio.CancelledError):  # the client went away
+                await abandoned(
+                    principal,
+                    invocation,
+                    ENDPOINT,
+                    agent.name,
+                    choice.model,
+                    messages,
+                    sent,
+                    tokens,
+                    reservation,
+                )
                 raise
         assert completion is not None
         cache_tier = cached.tier if cached is not None else None

@@ -25,6 +25,7 @@ from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS
 from aether.llm.client import Completion, stream
 from aether.services.chat import pick_agent, usage_record
+from aether.services.chat_stream import abandoned
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -234,18 +235,34 @@ async def completions(
             yield chunk(completion.model, {"content": completion.content})
         else:
             assert reservation is not None
+            sent: list[str] = []
+            tokens = stream(
+                choice.chain,
+                messages,
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+                invocation=invocation,
+            )
             try:
-                async for item in stream(
-                    choice.chain,
-                    messages,
-                    temperature=request.temperature,
-                    max_tokens=request.max_tokens,
-                    invocation=invocation,
-                ):
+                async for item in tokens:
                     if isinstance(item, Completion):
                         completion = item
                     else:
+                        sent.append(item)
                         yield chunk(choice.model, {"content": item})
+            except (GeneratorExit, asyncio.CancelledError):  # the client went away
+                await abandoned(
+                    principal,
+                    invocation,
+                    ENDPOINT,
+                    agent.name,
+                    choice.model,
+                    messages,
+                    sent,
+                    tokens,
+                    reservation,
+                )
+                raise
             except AetherError as exc:
                 await quota.settle(reservation, 0.0)
                 error = {"error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code}}
