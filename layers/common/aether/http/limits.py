@@ -49,6 +49,8 @@ def _body_problem(headers: Headers, body: bytes) -> tuple[int, str, str] | None:
         return 400, "invalid_json", f"request body is not valid JSON: {exc.msg} at character {exc.pos}"
     except UnicodeDecodeError:
         return 400, "invalid_json", "request body is not valid JSON: it is not UTF-8 text"
+    except ValueError as exc:  # e.g. an integer past Python's 4,300-digit conversion limit
+        return 400, "invalid_json", f"request body is not valid JSON: {exc}"
     if json_depth(value) > limit:
         return 400, "invalid_json", f"request body nests JSON deeper than {limit} levels"
     return None
