@@ -201,6 +201,10 @@ class TieredCache:
             if locked:
                 await self.l3.call(lambda r: r.delete(f"{key}:lock"))
             return Lookup(result.value, None)
+        except BaseException:  # a refused or failed computation: the next caller need not wait
+            if locked:
+                await self.l3.call(lambda r: r.delete(f"{key}:lock"))
+            raise
         await self._write(key, value, ttl_s, tiers, release_lock=locked)
         return Lookup(value, None)
 
