@@ -13,6 +13,7 @@ the error is on the safe side.
 Without Redis nothing is enforced (the request goes on, and RedisIncidents counts the outage).
 """
 
+import hashlib
 import json
 import math
 import time
@@ -90,12 +91,13 @@ return n
 """
 
 # KEYS: day total, month total. ARGV: amount, day limit, month limit, day ttl, month ttl (a limit
-# of 0 is none). Returns 0 when reserved, 1 or 2 when the day or the month budget would be passed.
+# of 0 is none). Returns 0 when reserved, 1 or 2 when the day or the month budget would be passed
+# (the month first: its reset is never sooner, so its Retry-After is the one that holds).
 _RESERVE = """
 local amount = tonumber(ARGV[1])
 local day_limit, month_limit = tonumber(ARGV[2]), tonumber(ARGV[3])
-if day_limit > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') + amount > day_limit then return 1 end
 if month_limit > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + amount > month_limit then return 2 end
+if day_limit > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') + amount > day_limit then return 1 end
 redis.call('INCRBY', KEYS[1], amount)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('INCRBY', KEYS[2], amount)
@@ -105,7 +107,9 @@ return 0
 
 
 def _key(user_id: str, window: str) -> str:
-    return f"aether:quota:{{{user_id}}}:{window}"
+    # The hash tag is a digest of the user id: an id holding braces cannot split a user's keys
+    # across Redis Cluster slots.
+    return f"aether:quota:{{{hashlib.sha256(user_id.encode()).hexdigest()[:16]}}}:{window}"
 
 
 def _until_next_month(now: datetime) -> int:
