@@ -57,9 +57,17 @@ async def record_many(records: list[UsageRecord]) -> None:
     """
     now = datetime.now(UTC)
     documents = [{"_id": ObjectId(), **asdict(r), "ts": now} for r in records]
-    await asyncio.gather(_store(documents), get_outbox().drain_if_due())
+    await asyncio.gather(_store(documents), _drain())
     for user_id in {r.user_id for r in records}:
         usage_changed(user_id)
+
+
+async def _drain() -> None:
+    """Drain the outbox if due; a failure is logged, never the usage write's failure."""
+    try:
+        await get_outbox().drain_if_due()
+    except Exception:
+        logger.exception("usage outbox drain failed")
 
 
 # The message of the log line that holds a usage record neither MongoDB nor Redis took; its
