@@ -260,3 +260,9 @@ def test_days_above_analytics_max_days_is_422(user, settings_env):
     )
     assert (status, error["code"]) == (422, "invalid_input")
     assert error["message"] == "query.days: must be at most 7"
+
+
+def test_an_integer_past_pythons_digit_limit_is_400_not_500(model, user):
+    raw = b'{"message": "hi", "temperature": ' + b"1" * 5000 + b"}"
+    status, body = invoke("chat", event("POST", "/chat/quick", raw_body=raw, sub=user))
+    assert status == 400 and body["error"]["code"] == "invalid_json"
