@@ -124,7 +124,7 @@ def test_a_changed_key_is_used_after_max_age(
     assert aws == [READ[store]]
 
 
-GROQ_KEY = "gsk_k7Qw2xR9vLm4Tn8Zp3Jc6Hy1Bd5Fs0Ga"  # pragma: allowlist secret
+GROQ_KEY = "groq-test-key-k7Qw2xR9vLm4Tn8Zp3Jc6Hy1Bd5Fs0Ga"  # pragma: allowlist secret
 MONGO_PASSWORD = "Xr4t-Lq9w-Vm2z-Pk7e"  # pragma: allowlist secret
 
 
