@@ -93,3 +93,17 @@ def test_no_token_a_malformed_one_or_no_issuer_configured_gives_nothing(configur
     settings_env.setenv("JWT_ISSUER", "")
     get_settings.cache_clear()
     assert check(f"Bearer {token()}") is None
+
+
+def test_a_verified_token_is_remembered_until_it_expires(configured, monkeypatch):
+    import aether.http.tokens as tokens
+
+    calls = []
+    verify = tokens._verify
+    monkeypatch.setattr(tokens, "_verify", lambda t: calls.append(t) or verify(t))
+    fresh = token(sub="carol", exp=int(time.time()) + 60)
+    assert check(f"Bearer {fresh}")["sub"] == check(f"Bearer {fresh}")["sub"] == "carol"
+    assert len(calls) == 1
+    expired = token(sub="dave", exp=int(time.time()) + 60)
+    tokens._verified[expired] = {"sub": "dave", "exp": time.time() - 1}  # as if it had expired since
+    assert check(f"Bearer {expired}")["sub"] == "dave" and len(calls) == 2  # checked again

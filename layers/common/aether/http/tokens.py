@@ -4,10 +4,12 @@ That is the streaming function URL (AuthType NONE, the app under the Lambda Web 
 checks are those of the HTTP API's JWT authorizer: an RS256 signature by a key of the issuer's
 JWKS, `exp`/`nbf`, `iss`, and `aud` or `client_id` among the configured audiences (Cognito access
 tokens carry `client_id`, ID tokens `aud`). The key set is fetched once per execution environment
-and re-fetched when a token names a key it does not hold.
+and re-fetched when a token names a key it does not hold; a verified token is remembered until
+it expires.
 """
 
 import asyncio
+import time
 from functools import cache
 from typing import Any
 
@@ -43,12 +45,27 @@ def _verify(token: str) -> dict[str, Any] | None:
     return claims if audiences & presented else None
 
 
+# Tokens this environment verified, until they expire: a client sends the same token with each
+# request, and checking its signature again costs ~1 ms (BENCHMARKS.md, streaming).
+_VERIFIED_MAX = 1024
+_verified: dict[str, dict[str, Any]] = {}
+
+
 async def verified_claims(authorization: str | None) -> dict[str, Any] | None:
     """The claims of a valid `Bearer` token, else None (also when no issuer is configured)."""
     if not get_settings().jwt_issuer or not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return None
+    claims = _verified.get(token)
+    if claims is not None and claims["exp"] > time.time():
+        return claims
     # The first call of an environment fetches the key set over HTTP: off the event loop.
-    return await asyncio.to_thread(_verify, token.strip())
+    claims = await asyncio.to_thread(_verify, token)
+    if claims is not None:
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.pop(next(iter(_verified)))  # the oldest
+        _verified[token] = claims
+    return claims
