@@ -30,22 +30,20 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
-from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import code_version, machine, service_env  # noqa: E402
+from run import code_version, machine, service_env, services  # noqa: E402
 
-from aether_local.model_server import ModelServer, Reply  # noqa: E402
-from aether_local.mongo_server import start_mongo  # noqa: E402
+from aether_local.model_server import Reply  # noqa: E402
 
 USERS = 200
 DURATION_S = 60.0
@@ -117,14 +115,7 @@ def model_reply(rng: random.Random) -> Callable[[dict[str, Any]], Reply]:
 @contextmanager
 def load_services() -> Iterator[dict[str, str]]:
     """mongoeco and the scripted model (bench/run.py's pair, on Redis database 11); the environment."""
-    with Redis.from_url(REDIS_URL, socket_timeout=1) as redis:
-        redis.flushdb()
-    with ExitStack() as stack:
-        mongo_process, mongo_url = start_mongo()
-        stack.callback(mongo_process.wait, 10)
-        stack.callback(mongo_process.terminate)
-        model_server = ModelServer("load model").start()
-        stack.callback(model_server.stop)
+    with services(REDIS_URL) as (mongo_url, model_server):
         model_server.responder = model_reply(random.Random(7))
         env = {**service_env(mongo_url, model_server), "REDIS_URL": REDIS_URL, "MONGO_DB": MONGO_DB}
         indexes = subprocess.run(

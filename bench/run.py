@@ -400,13 +400,14 @@ def probing() -> Iterator[Probes]:
 
 
 @contextmanager
-def services() -> Iterator[tuple[str, ModelServer]]:
-    """The mongoeco wire server (a child process) and the model server; Redis must already run."""
+def services(redis_url: str = REDIS_URL) -> Iterator[tuple[str, ModelServer]]:
+    """The mongoeco wire server (a child process) and the model server; Redis must already run
+    (its database in `redis_url` is flushed)."""
     try:
-        with Redis.from_url(REDIS_URL, socket_timeout=1) as redis:
+        with Redis.from_url(redis_url, socket_timeout=1) as redis:
             redis.flushdb()
     except (RedisError, OSError) as exc:
-        raise SystemExit(f"Redis does not answer at {REDIS_URL}: {exc}") from exc
+        raise SystemExit(f"Redis does not answer at {redis_url}: {exc}") from exc
     with ExitStack() as stack:
         mongo_process, mongo_url = start_mongo()
         stack.callback(mongo_process.wait, 10)
