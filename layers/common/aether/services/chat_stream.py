@@ -19,7 +19,7 @@ import anyio
 from bson import ObjectId
 
 from aether import quota
-from aether.agents.complexity import choose_model
+from aether.agents.complexity import ModelChoice, choose_model
 from aether.cache import get_cache, responses
 from aether.errors import AetherError
 from aether.http import Invocation, Principal
@@ -53,24 +53,42 @@ def _partial(
     return replace(record, partial=True)
 
 
-async def abandoned(
+async def metered_tokens(
     principal: Principal,
     invocation: Invocation,
     endpoint: str,
     agent: str,
-    model: str,
+    choice: ModelChoice,
     messages: list[dict[str, str]],
-    sent: list[str],
-    tokens: AsyncGenerator[Any],
     reservation: quota.Reservation,
-) -> None:
-    """A stream whose client went away (its generator closed, or cancelled as Starlette does
-    under uvicorn): stop the model, record the estimated usage, settle the budget to it. Shielded,
-    or a cancellation would cancel these awaits too."""
-    with anyio.CancelScope(shield=True):
-        await tokens.aclose()
-        partial = _partial(principal, invocation, endpoint, agent, model, messages, sent)
-        await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
+    *,
+    temperature: float,
+    max_tokens: int,
+) -> AsyncGenerator[str | Completion]:
+    """llm.client.stream() inside its budget reservation: token deltas, then the Completion.
+
+    A model failure releases the reservation and raises. A client that goes away (this generator
+    closed, or cancelled as Starlette does under uvicorn) stops the model, records the estimated
+    usage and settles the reservation to it, shielded, or the cancellation would cancel that too.
+    """
+    sent: list[str] = []
+    tokens = stream(
+        choice.chain, messages, temperature=temperature, max_tokens=max_tokens, invocation=invocation
+    )
+    try:
+        async for item in tokens:
+            if not isinstance(item, Completion):
+                sent.append(item)
+            yield item
+    except AetherError:
+        await quota.settle(reservation, 0.0)
+        raise
+    except (GeneratorExit, asyncio.CancelledError):
+        with anyio.CancelScope(shield=True):
+            await tokens.aclose()
+            partial = _partial(principal, invocation, endpoint, agent, choice.model, messages, sent)
+            await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
+        raise
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -132,39 +150,29 @@ async def chat_stream(
             yield sse("delta", {"content": completion.content})
         else:
             assert reservation is not None
-            sent: list[str] = []
-            tokens = stream(
-                choice.chain,
+            tokens = metered_tokens(
+                principal,
+                invocation,
+                ENDPOINT,
+                agent.name,
+                choice,
                 messages,
+                reservation,
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
-                invocation=invocation,
             )
             try:
                 async for item in tokens:
                     if isinstance(item, Completion):
                         completion = item
                     else:
-                        sent.append(item)
                         yield sse("delta", {"content": item})
             except AetherError as exc:
-                await quota.settle(reservation, 0.0)
                 error = {"code": exc.code, "message": exc.message, "request_id": invocation.request_id}
                 yield sse("error", {"error": error})
                 return
-            except (GeneratorExit, asyncio.CancelledError):  # the client went away
-                await abandoned(
-                    principal,
-                    invocation,
-                    ENDPOINT,
-                    agent.name,
-                    choice.model,
-                    messages,
-                    sent,
-                    tokens,
-                    reservation,
-                )
-                raise
+            finally:
+                await tokens.aclose()  # if this generator was closed mid-stream, so is the model's
         assert completion is not None
         cache_tier = cached.tier if cached is not None else None
         latency_ms = round((time.perf_counter() - started) * 1000, 2)

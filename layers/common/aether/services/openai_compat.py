@@ -23,9 +23,9 @@ from aether.cache import get_cache, responses
 from aether.errors import AetherError, BadRequest
 from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS
-from aether.llm.client import Completion, stream
+from aether.llm.client import Completion
 from aether.services.chat import pick_agent, usage_record
-from aether.services.chat_stream import abandoned
+from aether.services.chat_stream import metered_tokens
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -235,39 +235,29 @@ async def completions(
             yield chunk(completion.model, {"content": completion.content})
         else:
             assert reservation is not None
-            sent: list[str] = []
-            tokens = stream(
-                choice.chain,
+            tokens = metered_tokens(
+                principal,
+                invocation,
+                ENDPOINT,
+                agent.name,
+                choice,
                 messages,
+                reservation,
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
-                invocation=invocation,
             )
             try:
                 async for item in tokens:
                     if isinstance(item, Completion):
                         completion = item
                     else:
-                        sent.append(item)
                         yield chunk(choice.model, {"content": item})
-            except (GeneratorExit, asyncio.CancelledError):  # the client went away
-                await abandoned(
-                    principal,
-                    invocation,
-                    ENDPOINT,
-                    agent.name,
-                    choice.model,
-                    messages,
-                    sent,
-                    tokens,
-                    reservation,
-                )
-                raise
             except AetherError as exc:
-                await quota.settle(reservation, 0.0)
                 error = {"error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code}}
                 yield f"data: {json.dumps(error)}\n\n".encode()
                 return
+            finally:
+                await tokens.aclose()  # if this generator was closed mid-stream, so is the model's
         assert completion is not None
         cache_tier = cached.tier if cached is not None else None
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
