@@ -121,6 +121,15 @@ def _indexes(args: argparse.Namespace) -> None:
         print(f"{spec.collection}.{spec.name} ({keys}): {'created' if created else 'already there'}")
 
 
+def _router(args: argparse.Namespace) -> None:
+    from aether_local.router_training.run import evaluate_command, train_command
+
+    if args.action == "train":
+        train_command(args.mirror, args.weights)
+    else:
+        evaluate_command(args.mirror, args.weights)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="aether-local", description=__doc__)
     parser.add_argument("--template", default="template.yaml")
@@ -152,6 +161,21 @@ def main(argv: list[str] | None = None) -> None:
         "indexes", help="create the MongoDB indexes Aether needs in MONGO_URL (or the embedded MongoDB)"
     )
     indexes.set_defaults(run=_indexes)
+    router = commands.add_parser(
+        "router", help="train the router's weights from its pinned sources, or evaluate them (dev extra)"
+    )
+    router.add_argument("action", choices=["train", "evaluate"])
+    router.add_argument(
+        "--mirror",
+        default=os.environ.get("AETHER_ROUTER_MIRROR", ""),
+        help="folder of repository snapshots (<owner>+<name>/repo); else .router-data/ or GitHub",
+    )
+    router.add_argument(
+        "--weights",
+        default="layers/common/aether/agents/router.weights",
+        help="the weights file to write or read",
+    )
+    router.set_defaults(run=_router)
     args = parser.parse_args(argv)
     args.run(args)
 

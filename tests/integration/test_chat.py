@@ -2,6 +2,7 @@
 
 from bson import ObjectId
 
+from aether.agents.router import route
 from aether.llm.catalog import TIERS, cost_usd
 from aether.settings import get_settings
 from aether_local.model_server import Reply
@@ -17,17 +18,19 @@ def test_new_conversation_answers_and_stores_conversation_messages_and_usage(mod
     # Then the answer carries the model's content, tokens and the catalog price
     assert status == 200, body
     assert body["content"] == "Use limit and offset."
-    assert body["agent"] == "dev"
-    assert body["routing"]["confidence"] > 0.5
-    assert (body["model"], body["tier"]) == (TIERS["small"][0], "small")  # a short, plain question
-    assert body["model_reason"].startswith("small tier")
+    routing = body["routing"]  # what the router decided, each with its probability
+    assert (body["agent"], routing["agent_reason"]) == (routing["agent"], "classifier")
+    assert 0 < routing["agent_confidence"] <= 1 and 0 < routing["tier_confidence"] <= 1
+    tier = routing["tier"]
+    assert (body["model"], body["tier"]) == (TIERS[tier][0], tier)
+    assert body["model_reason"].startswith(f"{tier} tier")
     assert (body["prompt_tokens"], body["completion_tokens"]) == (120, 30)
-    assert body["cost_usd"] == cost_usd(TIERS["small"][0], 120, 30)
+    assert body["cost_usd"] == cost_usd(TIERS[tier][0], 120, 30)
     assert body["request_id"] == evt["requestContext"]["requestId"]
     assert body["cached"] is False
     # And the model got the agent's system prompt and the question
     sent = model.requests[-1]
-    assert sent["model"] == TIERS["small"][0]
+    assert sent["model"] == TIERS[tier][0]
     assert sent["messages"][0]["role"] == "system"
     assert sent["messages"][-1] == {"role": "user", "content": "How do I paginate in FastAPI?"}
     # And Mongo holds the conversation, both messages and one usage record
@@ -41,6 +44,7 @@ def test_new_conversation_answers_and_stores_conversation_messages_and_usage(mod
     assert len(usage) == 1
     assert usage[0]["cost_usd"] == body["cost_usd"] and usage[0]["request_id"] == body["request_id"]
     assert usage[0]["endpoint"] == "chat/optimized" and usage[0]["cache_tier"] is None
+    assert (usage[0]["task"], usage[0]["tier"]) == (routing["task"], tier)
 
 
 def test_follow_up_sends_history_and_extends_the_conversation(model, db, user):
@@ -120,12 +124,13 @@ def test_quick_uses_the_small_model_without_history_or_conversation(model, db, u
 def test_model_failure_is_a_502_without_internal_details(model, db, user, settings_env):
     settings_env.setenv("LLM_BACKOFF_BASE_MS", "1")
     get_settings.cache_clear()
-    model.script(*[Reply(status=500)] * 4)  # two attempts on each model of the small chain
+    model.script(*[Reply(status=500)] * 4)  # two attempts on each model of the routed tier's chain
     status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "will fail"}, sub=user))
     assert status == 502
     assert set(body["error"]) == {"code", "message", "request_id"}
     assert "scripted" not in body["error"]["message"] and "Traceback" not in body["error"]["message"]
-    assert [r["model"] for r in model.requests] == [m for m in TIERS["small"] for _ in range(2)]
+    chain = TIERS[route("will fail").tier]
+    assert [r["model"] for r in model.requests] == [m for m in chain for _ in range(2)]
     assert db.usage.count_documents({"user_id": user}) == 0
     assert db.conversations.count_documents({"user_id": user}) == 0
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from aether import quota
+from aether.agents.router import route
 from aether.http.auth import Principal
 from aether.http.context import Invocation
 from aether.llm.catalog import TIERS, cost_usd
@@ -27,6 +28,11 @@ def events_of(body: str) -> list[tuple[str, dict]]:
         lines = dict(line.split(": ", 1) for line in block.splitlines())
         parsed.append((lines["event"], json.loads(lines["data"])))
     return parsed
+
+
+def chain(message: str) -> tuple[str, ...]:
+    """The models the router's tier gives a message, in fallback order."""
+    return TIERS[route(message).tier]
 
 
 def ask(user: str, message: str) -> tuple[int, dict[str, str], list[tuple[str, dict]]]:
@@ -47,9 +53,11 @@ def test_tokens_then_usage_and_the_turn_is_stored(model, db, user):
     )
     assert len(kinds) - 2 == 5  # one delta per word, as the model sent them
     start, done = events[0][1], events[-1][1]
-    assert start["agent"] == "luna" and start["model"] == TIERS["small"][0]
+    first = chain("How should the settings page look?")[0]
+    assert start["agent"] == "luna" and start["model"] == first
+    assert start["routing"]["agent_reason"] == "requested" and start["routing"]["tier"] == start["tier"]
     assert (done["prompt_tokens"], done["completion_tokens"]) == (30, 5)
-    assert done["cost_usd"] == cost_usd(TIERS["small"][0], 30, 5) and done["cached"] is False
+    assert done["cost_usd"] == cost_usd(first, 30, 5) and done["cached"] is False
     assert model.requests[-1]["stream"] is True
     stored = db.messages.find_one({"user_id": user, "role": "assistant"})
     assert stored["content"] == "Use a clear visual hierarchy"
@@ -85,7 +93,7 @@ def test_the_stream_falls_back_before_the_first_token(model, user, settings_env)
     get_settings.cache_clear()
     model.script(Reply(status=503), Reply(content="from the fallback"))
     _, _, events = ask(user, "fall back while streaming")
-    assert events[-1][0] == "done" and events[-1][1]["model"] == TIERS["small"][1]
+    assert events[-1][0] == "done" and events[-1][1]["model"] == chain("fall back while streaming")[1]
 
 
 def test_time_to_first_token_is_a_metric(model, user, capfd):
@@ -94,7 +102,7 @@ def test_time_to_first_token_is_a_metric(model, user, capfd):
     ask(user, "measure the first token")
     documents = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     ttft = [d for d in documents if "TimeToFirstToken" in d]
-    assert ttft and ttft[0]["model"] == TIERS["small"][0]
+    assert ttft and ttft[0]["model"] == chain("measure the first token")[0]
 
 
 def test_no_round_trip_per_token(model, user, capfd, monkeypatch, settings_env):

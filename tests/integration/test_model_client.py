@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 from redis.asyncio import Redis
 
+from aether.agents.router import route
 from aether.cache.redis_tier import RedisTier
 from aether.llm.catalog import TIERS
 from aether.llm.ratelimits import RateLimits
@@ -57,9 +58,10 @@ def test_server_errors_are_retried_then_fall_back_and_the_answer_says_so(model, 
         "chat", event("POST", "/chat/optimized", {"message": "what is a closure?", "agent": "luna"}, sub=user)
     )
     assert status == 200, body
-    assert [r["model"] for r in model.requests] == [SMALL[0], SMALL[0], SMALL[1]]
-    assert body["model"] == SMALL[1]
-    assert body["model_reason"].endswith(f"fell back to {SMALL[1]}")
+    chain = TIERS[route("what is a closure?").tier]
+    assert [r["model"] for r in model.requests] == [chain[0], chain[0], chain[1]]
+    assert body["model"] == chain[1]
+    assert body["model_reason"].endswith(f"fell back to {chain[1]}")
 
 
 def test_a_bad_request_is_not_retried(model, user):

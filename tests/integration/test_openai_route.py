@@ -1,5 +1,6 @@
 """/v1/chat/completions through the real chat handler: routing, cache and usage as on /chat/optimized."""
 
+from aether.agents.router import route
 from aether_local.model_server import Reply
 from tests.conftest import event as api_event
 from tests.conftest import invoke
@@ -21,7 +22,10 @@ def test_routing_cache_and_usage_apply(model, db, user):
     status, first = invoke("chat", v1(body, user))
     assert status == 200, first
     assert first["choices"][0]["message"]["content"] == "Use pytest fixtures"
-    assert first["aether"]["agent"] == "quinn" and first["aether"]["cached"] is False
+    assert first["aether"]["agent"] == route(body["messages"][0]["content"]).agent
+    assert (
+        first["aether"]["routing"]["agent"] == first["aether"]["agent"] and first["aether"]["cached"] is False
+    )
     status, second = invoke("chat", v1(body, user))
     assert second["aether"]["cached"] is True and second["aether"]["cost_usd"] == 0
     assert len(model.requests) == 1

@@ -72,6 +72,10 @@ class Settings:
     llm_max_retry_wait_ms: int = 2_000
     rate_limit_refresh_ms: int = 5_000
 
+    # When the router is unsure of the agent, ask the small model, within this many ms (0: never;
+    # services/routing.py)
+    router_escalation_ms: int = 0
+
     multi_agent_max: int = 5
     multi_agent_default: int = 3
     multi_agent_timeout_ms: int = 15_000

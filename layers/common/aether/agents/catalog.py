@@ -2,8 +2,6 @@
 
 from dataclasses import dataclass
 
-from aether.llm.catalog import Tier
-
 __all__ = ["AGENTS", "DEFAULT_AGENT", "Agent"]
 
 
@@ -11,7 +9,6 @@ __all__ = ["AGENTS", "DEFAULT_AGENT", "Agent"]
 class Agent:
     name: str
     role: str
-    preferred_tier: Tier
     system_prompt: str
 
 
@@ -21,7 +18,6 @@ AGENTS: dict[str, Agent] = {
         Agent(
             name="dev",
             role="Full-stack developer",
-            preferred_tier="large",
             system_prompt=(
                 "You are Dev, a senior full-stack developer. Give working, idiomatic code and explain the "
                 "trade-offs briefly. Prefer small, testable changes and say which versions you assume."
@@ -30,7 +26,6 @@ AGENTS: dict[str, Agent] = {
         Agent(
             name="luna",
             role="UX/UI designer",
-            preferred_tier="small",
             system_prompt=(
                 "You are Luna, a UX/UI designer. Reason from the user's goals, accessibility (WCAG) and "
                 "visual hierarchy; propose concrete layouts, copy and interaction states."
@@ -39,7 +34,6 @@ AGENTS: dict[str, Agent] = {
         Agent(
             name="atlas",
             role="System architect",
-            preferred_tier="large",
             system_prompt=(
                 "You are Atlas, a system architect. Weigh scalability, reliability, cost and operability; "
                 "name the components, the data flow and the failure modes, and justify each choice."
@@ -48,7 +42,6 @@ AGENTS: dict[str, Agent] = {
         Agent(
             name="quinn",
             role="QA engineer",
-            preferred_tier="small",
             system_prompt=(
                 "You are Quinn, a QA engineer. Find the risks, write test cases with clear steps and "
                 "expected results, and cover edge cases, regressions and automation."
@@ -57,7 +50,6 @@ AGENTS: dict[str, Agent] = {
         Agent(
             name="sage",
             role="Project manager",
-            preferred_tier="small",
             system_prompt=(
                 "You are Sage, a project manager. Turn goals into scoped milestones, estimates, owners and "
                 "risks; keep plans realistic and communicate them plainly."

@@ -5,6 +5,8 @@ import json
 
 __all__ = ["digest", "normalize"]
 
+_VERSION = 2  # part of every digest: a change of what a cached answer holds misses the old entries
+
 
 def normalize(prompt: str) -> str:
     return " ".join(prompt.lower().split())
@@ -18,6 +20,6 @@ def digest(
     The scope (the user, or "shared") is the cache namespace, not part of the digest.
     """
     material = json.dumps(
-        [agent, model, normalize(prompt), history, temperature, max_tokens], separators=(",", ":")
+        [_VERSION, agent, model, normalize(prompt), history, temperature, max_tokens], separators=(",", ":")
     )
     return hashlib.sha256(material.encode()).hexdigest()

@@ -10,14 +10,15 @@ from bson import ObjectId
 from pydantic import BaseModel, Field, field_validator
 
 from aether import quota
-from aether.agents.catalog import AGENTS, Agent
-from aether.agents.complexity import ModelChoice, choose_model
-from aether.agents.router import route
+from aether.agents.catalog import AGENTS
+from aether.agents.choice import ModelChoice, choose_model
+from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
 from aether.cache.decorator import cached
 from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
 from aether.llm.client import Completion, rate_limits
+from aether.services.routing import decide
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
@@ -37,11 +38,17 @@ AGENT_CHOICES = ("auto", *AGENTS)
 
 
 class Routing(BaseModel):
-    """How `agent: auto` was resolved."""
+    """What the router decided: the agent (and how: `classifier`, `low confidence` for the default
+    agent, `named` in the message, kept from the `conversation`, or `requested`), the task kind
+    and the tier, each with its probability."""
 
-    confidence: float
-    runner_up: str
-    ambiguous: bool
+    agent: str
+    agent_confidence: float
+    agent_reason: str
+    task: str
+    task_confidence: float
+    tier: str
+    tier_confidence: float
 
 
 class QuickRequest(BaseModel):
@@ -91,7 +98,7 @@ class ChatRequest(QuickRequest):
 class ChatAnswer(BaseModel):
     content: str
     agent: str
-    routing: Routing | None  # set when the agent was chosen automatically
+    routing: Routing
     model: str
     tier: str
     model_reason: str
@@ -110,15 +117,6 @@ class ChatAnswer(BaseModel):
     stored: bool | None = None
 
 
-def pick_agent(requested: str, message: str) -> tuple[Agent, Routing | None]:
-    if requested != "auto":
-        return AGENTS[requested], None
-    decision = route(message)
-    return AGENTS[decision.agent], Routing(
-        confidence=decision.confidence, runner_up=decision.runner_up, ambiguous=decision.ambiguous
-    )
-
-
 async def chat(request: ChatRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
     """Answer from the cache when it can, before any routing; else route, choose a model and ask it.
 
@@ -133,18 +131,21 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
     history = (
-        []
+        conversations.History([], None)
         if is_new
         else await conversations.load_history(principal.user_id, conversation_id, settings.history_limit)
     )
-    scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
+    scope = "shared" if settings.cache_shared_scope and not history.messages else principal.user_id
     computed: list[Completion] = []
     reserved: list[quota.Reservation] = []  # settled beside the final writes
 
     async def ask_model() -> bytes:
-        agent, routing = pick_agent(request.agent, request.message)
-        choice = choose_model(request.message, agent.name, len(history), request.model)
-        messages = [{"role": "system", "content": agent.system_prompt}, *history]
+        decision = await decide(
+            request.agent, request.message, Conversation(agent=history.agent), principal, invocation
+        )
+        choice = choose_model(decision, request.model)
+        agent = AGENTS[decision.agent]
+        messages = [{"role": "system", "content": agent.system_prompt}, *history.messages]
         messages.append({"role": "user", "content": request.message})
         completion, reservation = await quota.metered(
             principal,
@@ -158,7 +159,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         reserved.append(reservation)
         decided = {
             "agent": agent.name,
-            "routing": routing.model_dump() if routing else None,
+            "routing": decision.summary(),
             "model_reason": choice.explain(completion.model),
         }
         return completion.cache_value(**decided)
@@ -166,10 +167,11 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
     lookup = await get_cache().get_or_compute(
         scope,
         responses.digest(
-            agent=request.agent,
+            # a follow-up routed with `auto` stays with the conversation's agent: part of the key
+            agent=request.agent if request.agent != "auto" else f"auto:{history.agent or ''}",
             model=request.model or "",
             prompt=request.message,
-            history=history,
+            history=history.messages,
             temperature=request.temperature,
             max_tokens=request.max_tokens,
         ),
@@ -183,6 +185,7 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
     cache_tier = None if computed else lookup.tier
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     agent_name = stored["agent"]
+    routing = Routing(**stored["routing"])
     turn = conversations.Turn(
         user_id=principal.user_id,
         conversation_id=conversation_id,
@@ -195,13 +198,20 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
         completion_tokens=completion.completion_tokens,
         asked_at=asked_at,
     )
-    saved, *_ = await asyncio.gather(
-        *turn_writes(
-            principal, invocation, "chat/optimized", agent_name, completion, cache_tier, latency_ms, turn
-        ),
-        *(quota.settle(reservation, completion.cost_usd) for reservation in reserved),
+    writes = turn_writes(
+        principal,
+        invocation,
+        "chat/optimized",
+        agent_name,
+        completion,
+        cache_tier,
+        latency_ms,
+        turn,
+        routing.task,
     )
-    routing = Routing(**stored["routing"]) if stored["routing"] else None
+    saved, *_ = await asyncio.gather(
+        *writes, *(quota.settle(reservation, completion.cost_usd) for reservation in reserved)
+    )
     return _answer(
         completion,
         agent_name,
@@ -219,7 +229,8 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     """Small model, no history, no conversation: one model call and one usage record."""
     started = time.perf_counter()
     await quota.admit(principal)
-    agent, routing = pick_agent("auto", request.message)
+    decision = await decide("auto", request.message, None, principal, invocation)
+    agent = AGENTS[decision.agent]
     choice = ModelChoice("small", TIERS["small"][0], TIERS["small"], "small tier: quick route")
     messages = [
         {"role": "system", "content": agent.system_prompt},
@@ -236,10 +247,20 @@ async def quick(request: QuickRequest, principal: Principal, invocation: Invocat
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     await asyncio.gather(
         usage.record(
-            usage_record(principal, invocation, "chat/quick", agent.name, completion, None, latency_ms, None)
+            usage_record(
+                principal,
+                invocation,
+                "chat/quick",
+                agent.name,
+                completion,
+                None,
+                latency_ms,
+                task=decision.task,
+            )
         ),
         quota.settle(reservation, completion.cost_usd),
     )
+    routing = Routing(**decision.summary())
     return _answer(
         completion, agent.name, choice.explain(completion.model), routing, None, invocation, latency_ms, None
     )
@@ -254,12 +275,21 @@ def turn_writes(
     cache_tier: str | None,
     latency_ms: float,
     turn: conversations.Turn,
+    task: str | None,
 ) -> list[Awaitable[object]]:
     """The writes that end a chat turn, to run concurrently: the conversation and its messages
     (first: its result says whether the turn was stored), the usage record, and the shared
     rate-limit view if it is due for a re-read."""
     record = usage_record(
-        principal, invocation, endpoint, agent, completion, cache_tier, latency_ms, str(turn.conversation_id)
+        principal,
+        invocation,
+        endpoint,
+        agent,
+        completion,
+        cache_tier,
+        latency_ms,
+        str(turn.conversation_id),
+        task=task,
     )
     return [
         conversations.save_turn(turn),
@@ -277,6 +307,8 @@ def usage_record(
     cache_tier: str | None,
     latency_ms: float,
     conversation_id: str | None = None,
+    *,
+    task: str | None,
 ) -> usage.UsageRecord:
     """The usage record of one model call, or of a cache hit (nothing spent, the saving noted)."""
     from_cache = cache_tier is not None
@@ -293,6 +325,7 @@ def usage_record(
         cache_tier=cache_tier,
         conversation_id=conversation_id,
         tier=MODELS[completion.model].tier,
+        task=task,
         baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
         saved_cost_usd=completion.cost_usd if from_cache else 0.0,
     )
@@ -302,7 +335,7 @@ def _answer(
     completion: Completion,
     agent: str,
     model_reason: str,
-    routing: Routing | None,
+    routing: Routing,
     conversation_id: str | None,
     invocation: Invocation,
     latency_ms: float,
@@ -333,11 +366,7 @@ def _answer(
 @cached(ttl=300, tiers=("l1",))
 async def agents() -> dict[str, list[dict[str, str]]]:
     """The agent catalog as the API shows it (memoised in L1: it only changes with a deploy)."""
-    return {
-        "agents": [
-            {"name": a.name, "role": a.role, "preferred_tier": a.preferred_tier} for a in AGENTS.values()
-        ]
-    }
+    return {"agents": [{"name": a.name, "role": a.role} for a in AGENTS.values()]}
 
 
 async def clear_cache(principal: Principal) -> dict[str, str]:

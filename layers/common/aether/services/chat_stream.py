@@ -19,13 +19,16 @@ import anyio
 from bson import ObjectId
 
 from aether import quota
-from aether.agents.complexity import ModelChoice, choose_model
+from aether.agents.catalog import AGENTS
+from aether.agents.choice import ModelChoice, choose_model
+from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
 from aether.errors import AetherError
 from aether.http import Invocation, Principal
 from aether.llm.catalog import cost_usd
 from aether.llm.client import Completion, stream
-from aether.services.chat import ChatRequest, pick_agent, turn_writes, usage_record
+from aether.services.chat import ChatRequest, turn_writes, usage_record
+from aether.services.routing import decide
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
@@ -42,6 +45,7 @@ def _partial(
     model: str,
     messages: list[dict[str, str]],
     sent: list[str],
+    task: str | None,
 ) -> usage.UsageRecord:
     """Usage of a stream cut short: Groq reports usage only at the end, so tokens are estimated
     (a chunk is about one token; the prompt about 1.3 tokens per word)."""
@@ -49,7 +53,7 @@ def _partial(
     completion = Completion(
         "".join(sent), model, prompt_tokens, len(sent), cost_usd(model, prompt_tokens, len(sent)), 0.0
     )
-    record = usage_record(principal, invocation, endpoint, agent, completion, None, 0.0)
+    record = usage_record(principal, invocation, endpoint, agent, completion, None, 0.0, task=task)
     return replace(record, partial=True)
 
 
@@ -64,6 +68,7 @@ async def metered_tokens(
     *,
     temperature: float,
     max_tokens: int,
+    task: str | None,
 ) -> AsyncGenerator[str | Completion]:
     """llm.client.stream() inside its budget reservation: token deltas, then the Completion.
 
@@ -86,7 +91,7 @@ async def metered_tokens(
     except (GeneratorExit, asyncio.CancelledError):
         with anyio.CancelScope(shield=True):
             await tokens.aclose()
-            partial = _partial(principal, invocation, endpoint, agent, choice.model, messages, sent)
+            partial = _partial(principal, invocation, endpoint, agent, choice.model, messages, sent, task)
             await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
         raise
 
@@ -103,27 +108,30 @@ async def chat_stream(
     asked_at = datetime.now(UTC)
     settings = get_settings()
     await quota.admit(principal)
-    agent, routing = pick_agent(request.agent, request.message)
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
     history = (
-        []
+        conversations.History([], None)
         if is_new
         else await conversations.load_history(principal.user_id, conversation_id, settings.history_limit)
     )
-    choice = choose_model(request.message, agent.name, len(history), request.model)
-    scope = "shared" if settings.cache_shared_scope and not history else principal.user_id
+    decision = await decide(
+        request.agent, request.message, Conversation(agent=history.agent), principal, invocation
+    )
+    agent = AGENTS[decision.agent]
+    choice = choose_model(decision, request.model)
+    scope = "shared" if settings.cache_shared_scope and not history.messages else principal.user_id
     tiers = ("l1", "l3") if scope == "shared" else ("l2", "l3")
     digest = responses.digest(
         agent=agent.name,
         model=choice.model,
         prompt=request.message,
-        history=history,
+        history=history.messages,
         temperature=request.temperature,
         max_tokens=request.max_tokens,
     )
     cached = await get_cache().get(scope, digest, tiers)
-    messages = [{"role": "system", "content": agent.system_prompt}, *history]
+    messages = [{"role": "system", "content": agent.system_prompt}, *history.messages]
     messages.append({"role": "user", "content": request.message})
     reservation = (
         None
@@ -139,7 +147,7 @@ async def chat_stream(
                 "model": choice.model,
                 "tier": choice.tier,
                 "model_reason": choice.reason,
-                "routing": routing.model_dump() if routing else None,
+                "routing": decision.summary(),
                 "conversation_id": str(conversation_id),
                 "request_id": invocation.request_id,
             },
@@ -160,6 +168,7 @@ async def chat_stream(
                 reservation,
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
+                task=decision.task,
             )
             try:
                 async for item in tokens:
@@ -189,7 +198,15 @@ async def chat_stream(
             asked_at=asked_at,
         )
         writes = turn_writes(
-            principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms, turn
+            principal,
+            invocation,
+            ENDPOINT,
+            agent.name,
+            completion,
+            cache_tier,
+            latency_ms,
+            turn,
+            decision.task,
         )
         if reservation is not None:
             writes.append(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from aether import quota
 from aether.agents.catalog import AGENTS
-from aether.agents.complexity import choose_model
+from aether.agents.choice import ModelChoice, choose_model
 from aether.agents.router import route
 from aether.cache import get_cache
 from aether.cache.responses import normalize
@@ -88,10 +88,9 @@ class MultiAgentAnswer(BaseModel):
 
 
 async def _ask(
-    agent: str, message: str, request: MultiAgentRequest, invocation: Invocation
+    agent: str, choice: ModelChoice, message: str, request: MultiAgentRequest, invocation: Invocation
 ) -> tuple[AgentResult, Completion | None]:
     started = time.perf_counter()
-    choice = choose_model(message, agent)
     messages = _agent_messages(agent, message)
     try:
         completion = await complete(
@@ -115,12 +114,9 @@ def _agent_messages(agent: str, message: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": AGENTS[agent].system_prompt}, {"role": "user", "content": message}]
 
 
-def _worst_case_usd(agents: list[str], message: str, max_tokens: int) -> float:
+def _worst_case_usd(agents: list[str], choice: ModelChoice, message: str, max_tokens: int) -> float:
     """The whole fan-out's worst case: every agent's call, and a synthesis of their longest answers."""
-    asks = sum(
-        quota.worst_case_usd(choose_model(message, a).chain, _agent_messages(a, message), max_tokens)
-        for a in agents
-    )
+    asks = sum(quota.worst_case_usd(choice.chain, _agent_messages(a, message), max_tokens) for a in agents)
     synthesis = [{"role": "system", "content": SYNTHESIS_PROMPT}, {"role": "user", "content": message}]
     framing = 64  # "Question:", "Specialists' answers:" and each answer's heading, per agent and once
     unseen = len(agents) * (max_tokens + framing) + framing
@@ -160,14 +156,16 @@ async def multi_agent(
     settings = get_settings()
     started = time.perf_counter()
     await quota.admit(principal)
-    agents = request.agents or route(request.message).ranked[: settings.multi_agent_default]
+    decision = route(request.message)  # one task kind and tier for every agent's answer
+    choice = choose_model(decision)
+    agents = request.agents or decision.ranked[: settings.multi_agent_default]
     chosen_by: Literal["request", "router"] = "request" if request.agents else "router"
     calls: list[tuple[str, Completion]] = []
 
     async def fan_out() -> bytes:
         """The whole fan-out is reserved before it starts, then settled to what its calls cost."""
         reservation = await quota.reserve(
-            principal, _worst_case_usd(agents, request.message, request.max_tokens)
+            principal, _worst_case_usd(agents, choice, request.message, request.max_tokens)
         )
         try:
             return await ask_all()
@@ -181,7 +179,9 @@ async def multi_agent(
             time.monotonic() + settings.multi_agent_timeout_ms / 1000,
         )
         per_agent = replace(invocation, deadline=agent_deadline)
-        outcomes = await asyncio.gather(*(_ask(a, request.message, request, per_agent) for a in agents))
+        outcomes = await asyncio.gather(
+            *(_ask(a, choice, request.message, request, per_agent) for a in agents)
+        )
         results = [result for result, _ in outcomes]
         calls.extend((result.agent, c) for result, c in outcomes if c is not None)
         succeeded = [r for r in results if r.status == "ok"]
@@ -220,7 +220,8 @@ async def multi_agent(
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
     if calls:
         records = [
-            usage_record(principal, invocation, ENDPOINT, agent, c, None, c.latency_ms) for agent, c in calls
+            usage_record(principal, invocation, ENDPOINT, agent, c, None, c.latency_ms, task=decision.task)
+            for agent, c in calls
         ]
     else:  # answered from the cache: one record of the hit, with nothing spent
         answer.cached, answer.cache_tier = True, lookup.tier
@@ -238,6 +239,7 @@ async def multi_agent(
                 latency_ms=latency_ms,
                 request_id=invocation.request_id,
                 cache_tier=lookup.tier,
+                task=decision.task,
             )
         ]
     await usage.record_many(records)

@@ -18,14 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aether import quota
 from aether.agents.catalog import AGENTS
-from aether.agents.complexity import choose_model
+from aether.agents.choice import choose_model
+from aether.agents.router import Conversation, Route
 from aether.cache import get_cache, responses
 from aether.errors import AetherError, BadRequest
 from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS
 from aether.llm.client import Completion
-from aether.services.chat import pick_agent, usage_record
+from aether.services.chat import usage_record
 from aether.services.chat_stream import metered_tokens
+from aether.services.routing import decide
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -119,7 +121,7 @@ def _split(request: CompletionRequest) -> tuple[str, list[dict[str, str]], list[
 
 
 def _completion_body(
-    completion: Completion, invocation: Invocation, agent: str, cache_tier: str | None
+    completion: Completion, invocation: Invocation, decision: Route, cache_tier: str | None
 ) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{invocation.request_id}",
@@ -139,7 +141,8 @@ def _completion_body(
             "total_tokens": completion.prompt_tokens + completion.completion_tokens,
         },
         "aether": {
-            "agent": agent,
+            "agent": decision.agent,
+            "routing": decision.summary(),
             "cached": cache_tier is not None,
             "cache_tier": cache_tier,
             "cost_usd": 0.0 if cache_tier else completion.cost_usd,
@@ -155,8 +158,10 @@ async def completions(
     prompt, history, instructions = _split(request)  # a refused list counts against no limit
     await quota.admit(principal)
     alias = ALIASES.get(request.model)
-    agent, _ = pick_agent(alias or "auto", prompt)
-    choice = choose_model(prompt, agent.name, len(history), None if alias else request.model)
+    earlier = "\n".join(m["content"] for m in history[-6:] if m["role"] == "user")  # its agent is kept
+    decision = await decide(alias or "auto", prompt, Conversation(earlier=earlier), principal, invocation)
+    agent = AGENTS[decision.agent]
+    choice = choose_model(decision, None if alias else request.model)
     system = "\n\n".join([agent.system_prompt, *instructions])
     messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": prompt}]
     digest = responses.digest(
@@ -199,11 +204,20 @@ async def completions(
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         await asyncio.gather(
             usage.record(
-                usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
+                usage_record(
+                    principal,
+                    invocation,
+                    ENDPOINT,
+                    agent.name,
+                    completion,
+                    cache_tier,
+                    latency_ms,
+                    task=decision.task,
+                )
             ),
             *(quota.settle(reservation, completion.cost_usd) for reservation in reserved),
         )
-        return _completion_body(completion, invocation, agent.name, cache_tier)
+        return _completion_body(completion, invocation, decision, cache_tier)
 
     cached = await cache.get(principal.user_id, digest, tiers)
     reservation = (
@@ -228,7 +242,8 @@ async def completions(
             }
             return f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
 
-        yield chunk(choice.model, {"role": "assistant", "content": ""})
+        routed = {"agent": decision.agent, "routing": decision.summary()}
+        yield chunk(choice.model, {"role": "assistant", "content": ""}, aether=routed)
         completion: Completion | None = None
         if cached is not None:
             completion = Completion.from_cache(json.loads(cached.value))
@@ -245,6 +260,7 @@ async def completions(
                 reservation,
                 temperature=request.temperature,
                 max_tokens=request.max_tokens,
+                task=decision.task,
             )
             try:
                 async for item in tokens:
@@ -263,7 +279,16 @@ async def completions(
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         writes = [
             usage.record(
-                usage_record(principal, invocation, ENDPOINT, agent.name, completion, cache_tier, latency_ms)
+                usage_record(
+                    principal,
+                    invocation,
+                    ENDPOINT,
+                    agent.name,
+                    completion,
+                    cache_tier,
+                    latency_ms,
+                    task=decision.task,
+                )
             )
         ]
         if reservation is not None:

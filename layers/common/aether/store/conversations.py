@@ -15,6 +15,7 @@ from aether.telemetry import count, logger
 
 __all__ = [
     "TURN_WRITE_ATTEMPTS",
+    "History",
     "Position",
     "Turn",
     "list_recent",
@@ -35,8 +36,15 @@ _SUMMARY_FIELDS = {"title": 1, "agent": 1, "created_at": 1, "updated_at": 1, "me
 _TEXT_SCORE = {"$meta": "textScore"}
 
 
-async def load_history(user_id: str, conversation_id: ObjectId, limit: int) -> list[dict[str, str]]:
-    """The last `limit` messages of the caller's conversation, oldest first; 404 if it is not theirs.
+@dataclass(frozen=True, slots=True)
+class History:
+    messages: list[dict[str, str]]  # role and content, oldest first
+    agent: str | None  # the agent of the latest turn
+
+
+async def load_history(user_id: str, conversation_id: ObjectId, limit: int) -> History:
+    """The last `limit` messages of the caller's conversation, oldest first, and the agent that
+    answered last; 404 if it is not theirs.
 
     One round trip: messages carry user_id, so ownership is part of the query.
     """
@@ -44,7 +52,7 @@ async def load_history(user_id: str, conversation_id: ObjectId, limit: int) -> l
         clients.mongo_db()
         .messages.find(
             {"conversation_id": conversation_id, "user_id": user_id},
-            {"_id": 0, "role": 1, "content": 1},
+            {"_id": 0, "role": 1, "content": 1, "agent": 1},
         )
         .sort([("created_at", -1), ("_id", -1)])
         .limit(limit)
@@ -57,7 +65,9 @@ async def load_history(user_id: str, conversation_id: ObjectId, limit: int) -> l
         ) from exc
     if not docs:
         raise NotFound("conversation not found")
-    return [{"role": d["role"], "content": d["content"]} for d in reversed(docs)]
+    return History(
+        [{"role": d["role"], "content": d["content"]} for d in reversed(docs)], docs[0].get("agent")
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class UsageRecord:
     cache_tier: str | None = None
     conversation_id: str | None = None
     tier: str | None = None  # the model's tier
+    task: str | None = None  # the task kind the router saw in the message (aether.agents.router)
     baseline_cost_usd: float = 0.0  # the same tokens on the large tier, without cache (analytics' baseline)
     saved_cost_usd: float = 0.0  # a cache hit: what the answer cost when it was computed
     partial: bool = False  # a stream the client left: tokens are estimated, the answer incomplete
