@@ -34,6 +34,7 @@ def usage(
     hit: str | None = None,
     baseline: float = 0.0,
     saved: float = 0.0,
+    task: str | None = None,
 ) -> dict[str, Any]:
     """A usage document as `store.usage` writes it."""
     record = UsageRecord(
@@ -50,6 +51,7 @@ def usage(
         tier=MODELS[model].tier,
         baseline_cost_usd=baseline,
         saved_cost_usd=saved,
+        task=task,
     )
     return {**asdict(record), "ts": ts}
 
@@ -72,7 +74,7 @@ def figures(requests, model_calls, cache_hits, rate, prompt, completion, cost, a
     }
 
 
-def test_figures_by_day_model_and_agent_with_cost_analysis_and_savings(db, user):
+def test_figures_by_day_model_agent_task_and_tier_with_cost_analysis_and_savings(db, user):
     # Given two days of usage: three chat requests today (one answered from the cache), one
     # multi-agent request yesterday (two records, one request id), one record older than the
     # period, and another user's record
@@ -80,11 +82,57 @@ def test_figures_by_day_model_and_agent_with_cost_analysis_and_savings(db, user)
     prev = now - timedelta(days=1)  # yesterday
     db.usage.insert_many(
         [
-            usage(user, now, "a", "dev", SMALL, tokens=(100, 50), cost=0.01, latency=100, baseline=0.05),
-            usage(user, now, "b", "dev", LARGE, tokens=(200, 100), cost=0.04, latency=300, baseline=0.04),
-            usage(user, now, "c", "dev", SMALL, latency=10, hit="l3", baseline=0.05, saved=0.01),
-            usage(user, prev, "d", "sage", LARGE, tokens=(300, 200), cost=0.06, latency=400, baseline=0.06),
-            usage(user, prev, "d", "luna", SMALL, tokens=(50, 20), cost=0.002, latency=200, baseline=0.02),
+            usage(
+                user,
+                now,
+                "a",
+                "dev",
+                SMALL,
+                tokens=(100, 50),
+                cost=0.01,
+                latency=100,
+                baseline=0.05,
+                task="code",
+            ),
+            usage(
+                user,
+                now,
+                "b",
+                "dev",
+                LARGE,
+                tokens=(200, 100),
+                cost=0.04,
+                latency=300,
+                baseline=0.04,
+                task="code",
+            ),
+            usage(
+                user, now, "c", "dev", SMALL, latency=10, hit="l3", baseline=0.05, saved=0.01, task="writing"
+            ),
+            usage(
+                user,
+                prev,
+                "d",
+                "sage",
+                LARGE,
+                tokens=(300, 200),
+                cost=0.06,
+                latency=400,
+                baseline=0.06,
+                task="math",
+            ),
+            usage(
+                user,
+                prev,
+                "d",
+                "luna",
+                SMALL,
+                tokens=(50, 20),
+                cost=0.002,
+                latency=200,
+                baseline=0.02,
+                task="math",
+            ),
             usage(user, now - timedelta(days=40), "old", "dev", LARGE, tokens=(9, 9), cost=1.0, latency=5000),
             usage(user + "-other", now, "x", "dev", LARGE, tokens=(999, 999), cost=9.0, latency=9000),
         ]
@@ -109,6 +157,15 @@ def test_figures_by_day_model_and_agent_with_cost_analysis_and_savings(db, user)
         {"agent": "dev", **figures(3, 2, 1, 0.3333, 300, 150, 0.05, 136.67, 300.0)},
         {"agent": "luna", **figures(1, 1, 0, 0.0, 50, 20, 0.002, 200.0, 200.0)},
     ]
+    # And by the task kind the router saw, and by tier, costliest first
+    assert body["by_task"] == [
+        {"task": "math", **figures(1, 2, 0, 0.0, 350, 220, 0.062, 300.0, 400.0)},
+        {"task": "code", **figures(2, 2, 0, 0.0, 300, 150, 0.05, 200.0, 300.0)},
+        {"task": "writing", **figures(1, 0, 1, 1.0, 0, 0, 0.0, 10.0, 10.0)},
+    ]
+    assert [{k: v for k, v in t.items() if k != "tier"} for t in body["by_tier"]] == [
+        {k: v for k, v in m.items() if k not in {"model", "tier"}} for m in body["by_model"]
+    ] and [t["tier"] for t in body["by_tier"]] == ["large", "small"]
     # And the cost analysis names the large tier's share and the costliest agent, with their figures
     analysis = body["cost_analysis"]
     assert (analysis["large_tier_cost_usd"], analysis["large_tier_cost_share"]) == (0.1, 0.8929)
@@ -169,7 +226,7 @@ def test_a_user_without_usage_gets_zeros_and_empty_lists(user):
     status, body = analytics(user)
     assert status == 200, body
     assert body["summary"] == figures(0, 0, 0, 0.0, 0, 0, 0.0, 0.0, 0.0)
-    assert (body["by_day"], body["by_model"], body["by_agent"]) == ([], [], [])
+    assert (body["by_day"], body["by_model"], body["by_agent"], body["by_task"], body["by_tier"]) == ([],) * 5
     assert body["cost_analysis"] == {
         "large_tier_cost_usd": 0.0,
         "large_tier_cost_share": 0.0,

@@ -1,4 +1,5 @@
-"""The caller's own usage: figures by day, model and agent, a cost analysis and a savings ledger.
+"""The caller's own usage: figures by day, model, agent, task kind and tier, a cost analysis and a
+savings ledger.
 
 A request is a request id (a multi-agent request writes one usage record per agent call and one
 for the synthesis, all with its request id); each record is either a model call or a cache hit.
@@ -19,7 +20,7 @@ from aether.store.analytics import usage_groups
 
 __all__ = ["UserAnalytics", "user_analytics"]
 
-_DIGEST_VERSION = 1  # part of the cache digest: a change of the response's shape misses old entries
+_DIGEST_VERSION = 2  # part of the cache digest: a change of the response's shape misses old entries
 
 # Recommendation thresholds.
 LARGE_TIER_SHARE = 0.5  # share of cost spent on the large tier
@@ -51,6 +52,14 @@ class ModelFigures(Figures):
 
 class AgentFigures(Figures):
     agent: str
+
+
+class TaskFigures(Figures):
+    task: str | None  # the task kind the router saw (None: records written before it was kept)
+
+
+class TierFigures(Figures):
+    tier: str | None
 
 
 class CostLeader(BaseModel):
@@ -91,6 +100,8 @@ class UserAnalytics(BaseModel):
     by_day: list[DayFigures]
     by_model: list[ModelFigures]
     by_agent: list[AgentFigures]
+    by_task: list[TaskFigures]
+    by_tier: list[TierFigures]
     cost_analysis: CostAnalysis
     savings: Savings
     cached: bool = False
@@ -132,6 +143,8 @@ async def _compute(user_id: str, days: int) -> UserAnalytics:
         by_day=[DayFigures(day=g["_id"], **_figures(g)) for g in groups["by_day"]],
         by_model=by_model,
         by_agent=by_agent,
+        by_task=[TaskFigures(task=g["_id"], **_figures(g)) for g in groups["by_task"]],
+        by_tier=[TierFigures(tier=g["_id"], **_figures(g)) for g in groups["by_tier"]],
         cost_analysis=_cost_analysis(summary, by_model, by_agent),
         savings=_savings(totals),
     )

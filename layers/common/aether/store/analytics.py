@@ -1,7 +1,7 @@
 """Aggregations over `usage` for one user's analytics: every grouping in one round trip.
 
 One `aggregate` command: `$match` on the user and the period (served by an index on
-`(user_id, ts)`), then `$facet` into the whole period, each UTC day, each model and each agent.
+`(user_id, ts)`), then `$facet` into the whole period, each UTC day, each model, agent, task kind and tier.
 `$percentile` is MongoDB 7.0+, t-digest there ("approximate"): while a sample is small enough
 for every value to stay its own centroid it returns the nearest-rank value, which the mongoeco
 stand-in returns for every sample.
@@ -42,12 +42,13 @@ def _grouped(key: Any, sort: dict[str, int], **extra: Any) -> list[dict[str, Any
 
 
 async def usage_groups(user_id: str, since: datetime) -> dict[str, list[dict[str, Any]]]:
-    """The user's usage since `since`: `summary` (one group or none), `by_day`, `by_model`, `by_agent`.
+    """The user's usage since `since`: `summary` (one group or none), `by_day`, `by_model`, `by_agent`,
+    `by_task` and `by_tier`.
 
-    Each group has `_id` (None, "YYYY-MM-DD", the model or the agent), `requests` (distinct
-    request ids), `records`, `cache_hits`, tokens, `cost_usd`, `avg_latency_ms` and
-    `p95_latency_ms`; the summary also sums `baseline_cost_usd` and `saved_cost_usd`, a model
-    carries its `tier`. Days are in order, models and agents by cost, highest first.
+    Each group has `_id` (None, "YYYY-MM-DD", the model, the agent, the task kind or the tier),
+    `requests` (distinct request ids), `records`, `cache_hits`, tokens, `cost_usd`,
+    `avg_latency_ms` and `p95_latency_ms`; the summary also sums `baseline_cost_usd` and
+    `saved_cost_usd`, a model carries its `tier`. Days are in order, the others by cost, highest first.
     """
     by_cost = {"cost_usd": -1, "_id": 1}
     pipeline = [
@@ -63,6 +64,8 @@ async def usage_groups(user_id: str, since: datetime) -> dict[str, list[dict[str
                 "by_day": _grouped({"$dateToString": {"format": "%Y-%m-%d", "date": "$ts"}}, {"_id": 1}),
                 "by_model": _grouped("$model", by_cost, tier={"$max": "$tier"}),
                 "by_agent": _grouped("$agent", by_cost),
+                "by_task": _grouped("$task", by_cost),
+                "by_tier": _grouped("$tier", by_cost),
             }
         },
     ]
