@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from aether.agents.catalog import AGENTS
+from aether.agents.router import TASKS
+
 __all__ = ["CACHE", "Example", "Source", "files_sha256", "holdout_key", "load", "read_files"]
 
 CACHE = Path(".router-data")
@@ -125,6 +128,10 @@ def read_files(source: Source, mirror: Path | None) -> dict[str, bytes]:
 
 def _examples(source: Source, files: dict[str, bytes]) -> Iterator[tuple[Example, Use]]:
     for item in source.parse(files):
+        if item.get("agent") not in {None, *AGENTS} or item.get("task") not in {None, *TASKS}:
+            raise ValueError(
+                f"{source.name}: {item['key']} has labels {item.get('agent')}, {item.get('task')}"
+            )
         example = Example(
             text=str(item["text"]),
             agent=item.get("agent"),  # type: ignore[arg-type]

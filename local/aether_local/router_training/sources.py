@@ -276,7 +276,13 @@ def _qmsum(files: dict[str, bytes]) -> Iterator[Item]:
 
 
 MT_BENCH = {"coding": "code", "stem": "open_qa", "humanities": "open_qa"}
-VICUNA = {"generic": "open_qa", "knowledge": "open_qa", "common-sense": "open_qa", "fermi": "reasoning"}
+VICUNA = {
+    "generic": "open_qa",
+    "knowledge": "open_qa",
+    "common-sense": "open_qa",
+    "fermi": "reasoning",
+    "coding": "code",
+}
 VICUNA_NONE = {"counterfactual"}  # speculative "what if" essays: no task kind fits
 
 
@@ -356,7 +362,7 @@ def _h5bp(files: dict[str, bytes]) -> Iterator[Item]:
 def _bullets(data: bytes, marker: str, sections: dict[str, str] | None = None) -> Iterator[tuple[int, str]]:
     """Top-level bullets with their sub-bullets joined, questions about the reader's own past dropped."""
     items: list[list[Any]] = []
-    section = None
+    section = None if sections is not None else ""  # without sections, every bullet counts
     for number, line in enumerate(data.decode().splitlines(), start=1):
         if line.startswith("#"):
             section = sections.get(line.strip()) if sections is not None else ""
