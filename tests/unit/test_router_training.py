@@ -11,13 +11,14 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from aether.agents.features import words
 from aether.agents.router import TASKS, Weights
 from aether_local.router_training.data import Example, files_sha256, holdout_key
 from aether_local.router_training.run import OWN_EXAMPLES
 from aether_local.router_training.sources import generated
-from aether_local.router_training.train import train
+from aether_local.router_training.train import Trained, train
 
 
 def small_slice() -> list[Example]:
@@ -47,10 +48,15 @@ def made_vectors(examples: list[Example]) -> dict[str, np.ndarray]:
     return dict(zip(vocabulary, table / np.linalg.norm(table, axis=1, keepdims=True), strict=True))
 
 
-def test_training_is_deterministic_and_gives_a_working_model():
+@pytest.fixture(scope="module")
+def trained() -> tuple[list[Example], dict[str, np.ndarray], Trained]:
     examples = small_slice()
     vectors = made_vectors(examples)
-    first = train(examples, vectors)
+    return examples, vectors, train(examples, vectors)
+
+
+def test_training_is_deterministic_and_gives_a_working_model(trained):
+    examples, vectors, first = trained
     second = train(list(reversed(examples)), vectors)  # the order of arrival does not matter
     assert first.blob == second.blob
     weights = Weights(first.blob)
@@ -61,10 +67,9 @@ def test_training_is_deterministic_and_gives_a_working_model():
     assert first.report["data_sha256"] == second.report["data_sha256"]
 
 
-def test_other_examples_give_other_weights():
-    examples = small_slice()
-    vectors = made_vectors(examples)
-    assert train(examples, vectors).blob != train(examples[1:], vectors).blob
+def test_other_examples_give_other_weights(trained):
+    examples, vectors, first = trained
+    assert train(examples[1:], vectors).blob != first.blob
 
 
 def test_a_held_out_share_never_moves_and_file_digests_cover_paths_and_bytes():
