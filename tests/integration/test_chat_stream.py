@@ -11,8 +11,7 @@ import pytest
 
 from aether import quota
 from aether.agents.router import route
-from aether.http.auth import Principal
-from aether.http.context import Invocation
+from aether.core import Invocation, Principal
 from aether.llm.catalog import TIERS, cost_usd
 from aether.services.chat import ChatRequest
 from aether.services.chat_stream import chat_stream

@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
+from aether.core import Principal
 from aether.errors import Conflict
-from aether.http.auth import Principal
 from aether.idempotency import once
 from aether.services.chat import QuickRequest
 from aether_local.model_server import Reply

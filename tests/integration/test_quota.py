@@ -5,9 +5,9 @@ import json
 import time
 
 from aether import quota
+from aether.core import Invocation
 from aether.errors import TooManyRequests
 from aether.http.auth import Principal, principal_from_claims
-from aether.http.context import Invocation
 from aether.services.chat import ChatRequest, chat
 from aether.settings import get_settings
 from aether_local.model_server import Reply

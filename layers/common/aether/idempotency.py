@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from aether import clients
 from aether.cache.redis_tier import RedisTier
+from aether.core import Principal
 from aether.errors import Conflict, Unprocessable
-from aether.http.auth import Principal
 from aether.settings import get_settings
 
 __all__ = ["IdempotencyKey", "once", "once_stream"]

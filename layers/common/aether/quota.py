@@ -24,16 +24,14 @@ from typing import TYPE_CHECKING
 
 from aether import clients
 from aether.cache.redis_tier import RedisTier
+from aether.core import Invocation, Principal
 from aether.errors import TooManyRequests
-from aether.http.auth import Principal
 from aether.llm.catalog import MODELS
+from aether.llm.client import Completion, complete
 from aether.settings import get_settings
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-    from aether.http.context import Invocation
-    from aether.llm.client import Completion
 
 __all__ = [
     "PLANS",
@@ -206,12 +204,10 @@ async def metered(
     *,
     temperature: float,
     max_tokens: int,
-    invocation: "Invocation",
+    invocation: Invocation,
 ) -> "tuple[Completion, Reservation]":
     """llm.client.complete() inside a reservation of its worst case. A failed call's reservation
     is released here; after a good one the caller settles it beside its final writes."""
-    from aether.llm.client import complete
-
     reservation = await reserve(principal, worst_case_usd(chain, messages, max_tokens))
     try:
         completion = await complete(

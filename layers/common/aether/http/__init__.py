@@ -1,8 +1,9 @@
 """The shared FastAPI app factory, auth, error model and input limits."""
 
+from aether.core import Invocation, Principal
 from aether.http.app import API_PREFIX, create_app, lambda_handler
-from aether.http.auth import AdminPrincipal, CurrentPrincipal, OptionalPrincipal, Principal
-from aether.http.context import Invocation, RequestInvocation
+from aether.http.auth import AdminPrincipal, CurrentPrincipal, OptionalPrincipal
+from aether.http.context import RequestInvocation
 
 __all__ = [
     "API_PREFIX",

@@ -4,23 +4,16 @@ Behind the HTTP API those are the JWT authorizer's; behind the streaming functio
 no authorizer, the function verifies the bearer token with the same settings (aether.http.tokens).
 """
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from aether.core import Principal
 from aether.errors import Forbidden, Unauthorized
 from aether.http.tokens import verified_claims
 from aether.settings import get_settings
 
-__all__ = ["AdminPrincipal", "CurrentPrincipal", "OptionalPrincipal", "Principal", "principal_from_claims"]
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    user_id: str
-    is_admin: bool
-    plan: str = ""  # the plan claim's value; aether.quota falls back to DEFAULT_PLAN
+__all__ = ["AdminPrincipal", "CurrentPrincipal", "OptionalPrincipal", "principal_from_claims"]
 
 
 def _as_list(value: Any) -> list[str]:

@@ -1,15 +1,16 @@
-"""What a route needs to know about the Lambda invocation: request id and deadline."""
+"""A request's Invocation (aether.core): API Gateway's request id and the deadline Lambda's
+remaining time and API Gateway's limit allow."""
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from aether.core import Invocation
 from aether.settings import get_settings
 
-__all__ = ["Invocation", "RequestInvocation", "request_id_of"]
+__all__ = ["RequestInvocation", "request_id_of"]
 
 
 def request_id_of(scope: dict[str, Any]) -> str:
@@ -20,15 +21,6 @@ def request_id_of(scope: dict[str, Any]) -> str:
         state = scope.setdefault("state", {})
         request_id = state.setdefault("request_id", uuid.uuid4().hex)
     return str(request_id)
-
-
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    request_id: str
-    deadline: float  # time.monotonic() value by which every upstream call must be done
-
-    def remaining_s(self) -> float:
-        return self.deadline - time.monotonic()
 
 
 async def _invocation(request: Request) -> Invocation:

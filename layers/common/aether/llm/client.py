@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aether import clients
+from aether.core import Invocation
 from aether.errors import UpstreamError, UpstreamTimeout
-from aether.http.context import Invocation
 from aether.llm.catalog import cost_usd
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from aether.cache import get_cache
-from aether.http import Principal
+from aether.core import Principal
 from aether.llm.catalog import TIERS
 from aether.settings import get_settings
 from aether.store.analytics import usage_groups

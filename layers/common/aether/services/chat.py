@@ -15,7 +15,7 @@ from aether.agents.choice import ModelChoice, choose_model
 from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
 from aether.cache.decorator import cached
-from aether.http import Invocation, Principal
+from aether.core import Invocation, Principal
 from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
 from aether.llm.client import Completion, rate_limits
 from aether.services.routing import decide

@@ -23,8 +23,8 @@ from aether.agents.catalog import AGENTS
 from aether.agents.choice import ModelChoice, choose_model
 from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
+from aether.core import Invocation, Principal
 from aether.errors import AetherError
-from aether.http import Invocation, Principal
 from aether.llm.catalog import cost_usd
 from aether.llm.client import Completion, stream
 from aether.services.chat import ChatRequest, turn_writes, usage_record

@@ -9,8 +9,8 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pydantic import AfterValidator, BaseModel, StringConstraints
 
+from aether.core import Principal
 from aether.errors import BadRequest
-from aether.http import Principal
 from aether.store import conversations
 
 __all__ = ["ConversationPage", "SearchResults", "SearchText", "list_page", "search"]

@@ -16,8 +16,8 @@ from aether.agents.router import route
 from aether.cache import get_cache
 from aether.cache.responses import normalize
 from aether.cache.tiered import Uncacheable
+from aether.core import Invocation, Principal
 from aether.errors import UpstreamError, UpstreamTimeout
-from aether.http import Invocation, Principal
 from aether.llm.catalog import TIERS
 from aether.llm.client import Completion, complete
 from aether.services.chat import QuickRequest, usage_record

@@ -21,8 +21,8 @@ from aether.agents.catalog import AGENTS
 from aether.agents.choice import choose_model
 from aether.agents.router import Conversation, Route
 from aether.cache import get_cache, responses
+from aether.core import Invocation, Principal
 from aether.errors import AetherError, BadRequest
-from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS
 from aether.llm.client import Completion
 from aether.services.chat import usage_record

@@ -18,8 +18,8 @@ from aether import quota
 from aether.agents.catalog import AGENTS
 from aether.agents.router import Conversation, Route, route
 from aether.cache import get_cache
+from aether.core import Invocation, Principal
 from aether.errors import UpstreamError, UpstreamTimeout
-from aether.http import Invocation, Principal
 from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
 from aether.settings import get_settings
 from aether.store import usage
