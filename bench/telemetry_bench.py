@@ -32,8 +32,8 @@ BLOCKS, PER_BLOCK = 10, 200
 def without_telemetry(module: Any) -> Any:
     """The same app with the telemetry middleware removed and a flush that prints nothing."""
     import aether.http.app as http_app
+    from aether.http.telemetry import RequestTelemetry
     from aether.telemetry import _pending
-    from aether.telemetry.middleware import RequestTelemetry
 
     app = module.app
     app.user_middleware = [m for m in app.user_middleware if m.cls is not RequestTelemetry]
@@ -88,7 +88,7 @@ def main() -> None:
             for _ in range(BLOCKS):
                 with_t += timed(deployed, event, PER_BLOCK)
                 without_t += timed(plain, event, PER_BLOCK)
-        from aether.telemetry.live import read_window
+        from aether.store.live import read_window
 
         loop = asyncio.get_event_loop()
         window = loop.run_until_complete(read_window(1440))

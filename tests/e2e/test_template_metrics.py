@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from aether.cache.tiered import ALL_TIERS
+from aether.http.telemetry import API_PREFIX
 from aether.llm.catalog import MODELS, TIERS
 from aether.telemetry import NAMESPACE
 from aether.telemetry.catalog import METRICS
-from aether.telemetry.middleware import API_PREFIX
 from aether_local.template import _CfnLoader
 from tests.conftest import ROOT
 

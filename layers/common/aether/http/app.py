@@ -9,9 +9,9 @@ from mangum import Mangum
 
 from aether.http.errors import install_error_handlers
 from aether.http.limits import BodyLimit
+from aether.http.telemetry import RequestTelemetry
 from aether.settings import get_settings
 from aether.telemetry import flush_metrics, logger
-from aether.telemetry.middleware import RequestTelemetry
 
 __all__ = ["API_PREFIX", "create_app", "lambda_handler"]
 

@@ -13,9 +13,9 @@ from aether.services.dashboard_cloudwatch import cloudwatch_view
 from aether.services.dashboard_html import render as render_html
 from aether.settings import get_settings
 from aether.store import usage
+from aether.store.live import read_window
 from aether.telemetry.alerts import evaluate, recommend, rules_from
 from aether.telemetry.histogram import percentile
-from aether.telemetry.live import read_window
 
 __all__ = ["dashboard", "render_html", "view_from_totals"]
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aether.store.live import Minute, publish
 from aether.telemetry import count, flush_metrics, observe, take_users_with_usage
-from aether.telemetry.live import Minute, publish
 
 if TYPE_CHECKING:
     import psutil
