@@ -77,7 +77,8 @@ class FunctionHost:
             if not line:
                 self._process = None
                 raise RuntimeError(f"the {self.spec.name} function's process exited")
-            return json.loads(line)
+            response: dict[str, Any] = json.loads(line)
+            return response
 
     def close(self) -> None:
         with self._lock:

@@ -64,7 +64,7 @@ class ModelServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> "ModelServer":
         self._thread.start()

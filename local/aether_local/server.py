@@ -30,7 +30,7 @@ class LocalApi:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -91,12 +91,14 @@ class LocalApi:
                 payload = response.get("body") or ""
                 data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
                 headers = dict(response.get("headers") or {})
-                self._send(int(response.get("statusCode", 200)), headers, data, response.get("cookies") or [])
+                self._send(
+                    int(response.get("statusCode", 200)), headers, data, tuple(response.get("cookies") or ())
+                )
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
             def _send(
-                self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] = ()
+                self, status: int, headers: dict[str, str], body: bytes, cookies: tuple[str, ...] = ()
             ) -> None:
                 lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}"]
                 headers = {k.lower(): v for k, v in headers.items()}

@@ -23,11 +23,12 @@ def _apply_indexes(url: str) -> int:
 
     from pymongo import AsyncMongoClient
 
+    from aether.clients import Document
     from aether.settings import Settings
     from aether.store.indexes import apply_indexes
 
     async def apply() -> int:
-        client: AsyncMongoClient = AsyncMongoClient(url)
+        client: AsyncMongoClient[Document] = AsyncMongoClient(url)
         try:
             applied = await apply_indexes(client[Settings.from_env().mongo_db])
         finally:

@@ -7,7 +7,7 @@ Mangum keeps one event loop for the life of the execution environment, so the as
 clients created here stay bound to a loop that outlives every invocation.
 """
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aether.settings import get_settings
 
@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
     from redis.asyncio import Redis
 
-__all__ = ["close_all", "groq", "mongo_client", "mongo_db", "redis"]
+__all__ = ["Document", "close_all", "groq", "mongo_client", "mongo_db", "redis"]
 
-_mongo: "AsyncMongoClient | None" = None
+Document = dict[str, Any]  # what the Mongo client reads and writes
+
+_mongo: "AsyncMongoClient[Document] | None" = None
 _redis: "Redis | None" = None
 _groq: "AsyncGroq | None" = None
 
@@ -40,7 +42,7 @@ def _secret(value: str, arn: str) -> str:
     return str(parameters.get_secret(arn, max_age=SECRET_MAX_AGE_S))
 
 
-def mongo_client() -> "AsyncMongoClient":
+def mongo_client() -> "AsyncMongoClient[Document]":
     global _mongo
     if _mongo is None:
         from pymongo import AsyncMongoClient
@@ -64,7 +66,7 @@ def mongo_client() -> "AsyncMongoClient":
     return _mongo
 
 
-def mongo_db() -> "AsyncDatabase":
+def mongo_db() -> "AsyncDatabase[Document]":
     return mongo_client()[get_settings().mongo_db]
 
 

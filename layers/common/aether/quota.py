@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -133,7 +134,7 @@ async def admit(principal: Principal) -> None:
 
 def worst_case_usd(
     chain: tuple[str, ...], messages: list[dict[str, str]], max_tokens: int, unseen_prompt_tokens: int = 0
-) -> float:
+) -> Decimal:
     """The most a call can cost: every prompt byte a token, max_tokens out, the dearest model.
 
     `unseen_prompt_tokens` counts prompt text not written yet (a synthesis of answers to come)."""
@@ -142,7 +143,7 @@ def worst_case_usd(
     )
     input_price = max(MODELS[m].input_per_million for m in chain)
     output_price = max(MODELS[m].output_per_million for m in chain)
-    return (prompt_tokens * input_price + max_tokens * output_price) / 1_000_000
+    return (prompt_tokens * input_price + max_tokens * output_price) / 1_000_000  # exact, in Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ class Reservation:
     nano_usd: int  # 0: nothing was reserved (no budget, or Redis unavailable)
 
 
-async def reserve(principal: Principal, usd: float) -> Reservation:
+async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
     """Reserve `usd` against the caller's day and month budgets; 429 if either would be passed."""
     plan = plan_of(principal)
     now = datetime.now(UTC)

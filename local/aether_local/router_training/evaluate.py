@@ -58,9 +58,8 @@ def evaluate(weights: Weights, examples: list[Example]) -> Figures:
         counts[0] += decision.tier == "large"
         counts[1] += 1
         tokens = _prompt_tokens(e.text, decision.agent)
-        routed = cost_usd(TIERS[decision.tier][0], tokens, COMPLETION_TOKENS)
         costs.setdefault(e.task, [0.0, 0.0])
-        costs[e.task][0] += routed
+        costs[e.task][0] += cost_usd(TIERS[decision.tier][0], tokens, COMPLETION_TOKENS)
         costs[e.task][1] += cost_usd(large, tokens, COMPLETION_TOKENS)
     task_examples = sum(n for _, n in on_large.values())
     natural = sum(c[0] for c in costs.values()) / max(sum(c[1] for c in costs.values()), 1e-12)

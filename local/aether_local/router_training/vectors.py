@@ -84,7 +84,10 @@ def _pieces(word: str, vocabulary: dict[str, int]) -> list[int]:
 def _norm(x: np.ndarray, tensors: dict[str, np.ndarray], name: str) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     variance = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(variance + 1e-12) * tensors[f"{name}.weight"] + tensors[f"{name}.bias"]
+    normed: np.ndarray = (x - mean) / np.sqrt(variance + 1e-12) * tensors[f"{name}.weight"] + tensors[
+        f"{name}.bias"
+    ]
+    return normed
 
 
 def _encode(tensors: dict[str, np.ndarray], batch: list[list[int]], special: tuple[int, int]) -> np.ndarray:
@@ -119,7 +122,8 @@ def _encode(tensors: dict[str, np.ndarray], batch: list[list[int]], special: tup
         hidden = 0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))  # GELU
         x = _norm(linear(hidden, "output.dense") + x, tensors, f"{at}output.LayerNorm")
     pooled = x.mean(axis=1)
-    return np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
+    unit: np.ndarray = np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
+    return unit
 
 
 def table_words(texts: Iterable[str]) -> list[str]:

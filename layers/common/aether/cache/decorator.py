@@ -4,7 +4,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import cast
 
 from aether.cache import get_cache
 from aether.cache.tiered import TierName
@@ -25,8 +25,7 @@ def cached[**P, R](
                 return json.dumps(await fn(*args, **kwargs), separators=(",", ":")).encode()
 
             lookup = await get_cache().get_or_compute(namespace, key, compute, ttl_s=ttl, tiers=tiers)
-            result: Any = json.loads(lookup.value)
-            return result
+            return cast(R, json.loads(lookup.value))  # what fn returned, through JSON
 
         return wrapper
 

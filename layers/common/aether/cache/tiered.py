@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from aether import clients
 from aether.cache.memory import MemoryTier
@@ -235,7 +235,10 @@ class TieredCache:
             limit = min(limit, deadline)
         while time.monotonic() < limit:
             await asyncio.sleep(self.lock_poll_s)
-            state = await self.l3.call(lambda r: r.mget(key, f"{key}:lock"))
+            # the client returns bytes (decode_responses is off); redis-py's types allow str too
+            state = cast(
+                "list[bytes | None] | None", await self.l3.call(lambda r: r.mget(key, f"{key}:lock"))
+            )
             if state is None:
                 return None
             value, lock = state

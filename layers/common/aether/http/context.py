@@ -3,6 +3,7 @@ remaining time and API Gateway's limit allow."""
 
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,7 +14,7 @@ from aether.settings import get_settings
 __all__ = ["RequestInvocation", "request_id_of"]
 
 
-def request_id_of(scope: dict[str, Any]) -> str:
+def request_id_of(scope: MutableMapping[str, Any]) -> str:
     """API Gateway's request id (the `apigw-requestid` the caller sees), else a fresh one."""
     event = scope.get("aws.event") or {}
     request_id = event.get("requestContext", {}).get("requestId")

@@ -1,5 +1,6 @@
 """One error shape for every 4xx and 5xx: {"error": {"code", "message", "request_id"}}."""
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -26,7 +27,7 @@ _HTTP_CODES = {
 }
 
 
-def error_response(scope: dict[str, Any], status: int, code: str, message: str) -> JSONResponse:
+def error_response(scope: MutableMapping[str, Any], status: int, code: str, message: str) -> JSONResponse:
     """Aether's error body, or OpenAI's on the OpenAI-compatible routes (/v1/...)."""
     if str(scope.get("path", "")).startswith("/v1/"):
         body: dict[str, Any] = {"error": {"message": message, "type": code, "param": None, "code": code}}

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from redis.typing import EncodableT
+
 from aether.cache.redis_tier import RedisTier
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ class Headroom:
             self.limit_tokens > 0 and self.remaining_tokens <= self.limit_tokens * NEAR
         )
 
-    def as_fields(self) -> dict[str, float]:
+    def as_fields(self) -> dict[EncodableT, EncodableT]:
         return {
             "remaining_requests": self.remaining_requests,
             "limit_requests": self.limit_requests,

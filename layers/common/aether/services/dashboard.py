@@ -86,8 +86,8 @@ def view_from_totals(totals: dict[str, float]) -> dict[str, Any]:
             "memory_limit_mb": limit,
             "memory_utilization": round(used / limit, 4) if limit else None,
         }
-    requests = sum(r["count"] for r in routes.values())
-    failures = sum(r["errors_5xx"] for r in routes.values())
+    requests = sum(int(r["count"] or 0) for r in routes.values())
+    failures = sum(int(r["errors_5xx"] or 0) for r in routes.values())
     return {
         "routes": routes,
         "models": models,

@@ -117,8 +117,8 @@ def cloudwatch_view(window_minutes: int, client: Any | None = None) -> dict[str,
         for i, model in enumerate(models)
     }
     hits, misses = values.get("cache_hit", 0.0), values.get("cache_miss", 0.0)
-    requests = sum(r["count"] for r in routes.values())
-    failures = sum(r["errors_5xx"] for r in routes.values())
+    requests = sum(int(r["count"] or 0) for r in routes.values())
+    failures = sum(int(r["errors_5xx"] or 0) for r in routes.values())
     return {
         "routes": routes,
         "models": model_view,

@@ -15,6 +15,7 @@ CHECK_TIMEOUT_S = 1.5
 
 async def _timed(check: Callable[[], Awaitable[bool]]) -> dict[str, Any]:
     started = time.perf_counter()
+    error: str | None = None
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
             ok = await check()

@@ -51,7 +51,7 @@ async def usage_groups(user_id: str, since: datetime) -> dict[str, list[dict[str
     `saved_cost_usd`, a model carries its `tier`. Days are in order, the others by cost, highest first.
     """
     by_cost = {"cost_usd": -1, "_id": 1}
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"user_id": user_id, "ts": {"$gte": since}}},
         {
             "$facet": {
@@ -71,4 +71,5 @@ async def usage_groups(user_id: str, since: datetime) -> dict[str, list[dict[str
     ]
     cursor = await clients.mongo_db().usage.aggregate(pipeline)
     (groups,) = await cursor.to_list(length=1)
-    return groups
+    found: dict[str, list[dict[str, Any]]] = groups
+    return found

@@ -29,7 +29,7 @@ MESSAGES_HISTORY_INDEX = [("conversation_id", 1), ("user_id", 1), ("created_at",
 CONVERSATIONS_RECENT_INDEX = [("user_id", 1), ("updated_at", -1), ("_id", -1)]
 # A text index with user_id as its prefix: a search reads only the caller's entries, and MongoDB
 # refuses a $text query on messages that lacks the user_id equality.
-MESSAGES_TEXT_INDEX = [("user_id", 1), ("content", "text")]
+MESSAGES_TEXT_INDEX: list[tuple[str, int | str]] = [("user_id", 1), ("content", "text")]
 
 _RECENT_ORDER = [("updated_at", -1), ("_id", -1)]
 _SUMMARY_FIELDS = {"title": 1, "agent": 1, "created_at": 1, "updated_at": 1, "message_count": 1}

@@ -9,6 +9,7 @@ dashboard report on, so how long to keep them is a retention decision, not a def
 made, a single-field TTL index on `ts` (`expireAfterSeconds`) is the way to enforce it.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ from aether.store.usage import USAGE_BY_TIME_INDEX, USAGE_BY_USER_INDEX
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
+    from aether.clients import Document
+
 __all__ = ["INDEXES", "IndexSpec", "apply_indexes"]
 
 
@@ -29,7 +32,7 @@ __all__ = ["INDEXES", "IndexSpec", "apply_indexes"]
 class IndexSpec:
     collection: str
     name: str
-    keys: list[tuple[str, int | str]]
+    keys: Sequence[tuple[str, int | str]]
 
 
 INDEXES: tuple[IndexSpec, ...] = (
@@ -41,7 +44,7 @@ INDEXES: tuple[IndexSpec, ...] = (
 )
 
 
-async def apply_indexes(db: "AsyncDatabase") -> list[tuple[IndexSpec, bool]]:
+async def apply_indexes(db: "AsyncDatabase[Document]") -> list[tuple[IndexSpec, bool]]:
     """Create every index of INDEXES that `db` lacks; return each spec and whether it was created.
 
     Idempotent: an index that exists with the same name and keys is left as it is. One that exists

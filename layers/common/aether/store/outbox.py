@@ -12,7 +12,7 @@ requests pay no Redis round trip for it.
 """
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from bson import json_util
 
@@ -79,7 +79,8 @@ class Outbox:
         batch = get_settings().usage_outbox_batch
 
         async def read(client: "Redis") -> list[bytes]:
-            return await client.lrange(OUTBOX_KEY, 0, batch - 1)
+            # the client returns bytes (decode_responses is off); redis-py's types allow str too
+            return cast("list[bytes]", await client.lrange(OUTBOX_KEY, 0, batch - 1))
 
         values = await l3.call(read)
         if not values:
@@ -95,7 +96,7 @@ class Outbox:
         async def remove(client: "Redis") -> None:
             pipe = client.pipeline(transaction=False)
             for value in values:
-                pipe.lrem(OUTBOX_KEY, 1, value)
+                pipe.lrem(OUTBOX_KEY, 1, value)  # type: ignore[arg-type]  # bytes are accepted; the stub says str
             await pipe.execute()
 
         await l3.call(remove)  # if this fails they are inserted again later, as duplicates: harmless
