@@ -1,5 +1,6 @@
 """chat function: single-agent chat routes."""
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -20,7 +21,8 @@ async def chat_optimized(
     invocation: RequestInvocation,
     key: IdempotencyKey = None,
 ) -> chat.ChatAnswer:
-    return await once(principal, key, "chat/optimized", body, lambda: chat.chat(body, principal, invocation))
+    answer = partial(chat.chat, body, principal, invocation)
+    return await once(principal, key, "chat/optimized", body, answer, chat.ChatAnswer)
 
 
 @app.post(f"{API_PREFIX}/chat/quick")
@@ -30,7 +32,8 @@ async def chat_quick(
     invocation: RequestInvocation,
     key: IdempotencyKey = None,
 ) -> chat.ChatAnswer:
-    return await once(principal, key, "chat/quick", body, lambda: chat.quick(body, principal, invocation))
+    answer = partial(chat.quick, body, principal, invocation)
+    return await once(principal, key, "chat/quick", body, answer, chat.ChatAnswer)
 
 
 @app.post(f"{API_PREFIX}/chat/stream", response_model=None)
@@ -85,20 +88,18 @@ async def openai_chat_completions(
     principal: CurrentPrincipal,
     invocation: RequestInvocation,
     key: IdempotencyKey = None,
-) -> dict | StreamingResponse:
+) -> dict[str, Any] | StreamingResponse:
     """OpenAI's chat completions, streaming or not."""
-
-    async def produce() -> Any:
-        return await openai_compat.completions(body, principal, invocation)
-
     if not body.stream:
-        return await once(principal, key, "v1/chat/completions", body, produce)
+        answer = partial(openai_compat.completion, body, principal, invocation)
+        return await once(principal, key, "v1/chat/completions", body, answer, dict[str, Any])
+    produce = partial(openai_compat.completion_stream, body, principal, invocation)
     events = await once_stream(principal, key, "v1/chat/completions", body, produce, final=b"data: [DONE]")
     return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
 @app.get("/v1/models")
-async def openai_models(principal: CurrentPrincipal) -> dict:
+async def openai_models(principal: CurrentPrincipal) -> dict[str, Any]:
     return openai_compat.models()
 
 

@@ -1,6 +1,6 @@
 """dashboard function: operators' view and health checks."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Query
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -18,7 +18,7 @@ async def performance_dashboard(
     window: int = Query(15, ge=1, le=1440, description="minutes, at most 24 hours"),
     source: Literal["redis", "cloudwatch"] = "redis",
     format: Literal["json", "html"] = "json",
-) -> dict | HTMLResponse:
+) -> dict[str, Any] | HTMLResponse:
     view = await service.dashboard(window, source)
     return HTMLResponse(service.render_html(view)) if format == "html" else view
 

@@ -1,5 +1,7 @@
 """multi_agent function: several agents in parallel and one synthesis."""
 
+from functools import partial
+
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler
 from aether.idempotency import IdempotencyKey, once
 from aether.services import multi_agent as service
@@ -14,9 +16,8 @@ async def multi_agent(
     invocation: RequestInvocation,
     key: IdempotencyKey = None,
 ) -> service.MultiAgentAnswer:
-    return await once(
-        principal, key, "chat/multi-agent", body, lambda: service.multi_agent(body, principal, invocation)
-    )
+    answer = partial(service.multi_agent, body, principal, invocation)
+    return await once(principal, key, "chat/multi-agent", body, answer, service.MultiAgentAnswer)
 
 
 handler = lambda_handler(app)

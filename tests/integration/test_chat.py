@@ -4,9 +4,8 @@ from bson import ObjectId
 
 from aether.agents.router import route
 from aether.llm.catalog import TIERS, cost_usd
-from aether.settings import get_settings
 from aether_local.model_server import Reply
-from tests.conftest import event, invoke
+from tests.helpers import event, invoke, reset_process
 
 
 def test_new_conversation_answers_and_stores_conversation_messages_and_usage(model, db, user):
@@ -123,7 +122,7 @@ def test_quick_uses_the_small_model_without_history_or_conversation(model, db, u
 
 def test_model_failure_is_a_502_without_internal_details(model, db, user, settings_env):
     settings_env.setenv("LLM_BACKOFF_BASE_MS", "1")
-    get_settings.cache_clear()
+    reset_process()
     model.script(*[Reply(status=500)] * 4)  # two attempts on each model of the routed tier's chain
     status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "will fail"}, sub=user))
     assert status == 502
@@ -158,9 +157,8 @@ def test_cache_clear_makes_the_callers_answers_miss_and_leaves_others(model, use
 
 def test_shared_scope_serves_other_users_only_for_prompts_without_history(model, user, settings_env):
     settings_env.setenv("CACHE_SHARED_SCOPE", "true")
-    from aether.settings import get_settings
 
-    get_settings.cache_clear()
+    reset_process()
     question = {"message": "a question anyone could ask"}
     _, first = invoke("chat", event("POST", "/chat/optimized", question, sub=user))
     _, other = invoke("chat", event("POST", "/chat/optimized", question, sub=user + "-x"))
@@ -169,3 +167,12 @@ def test_shared_scope_serves_other_users_only_for_prompts_without_history(model,
     calls = len(model.requests)
     _, with_history = invoke("chat", event("POST", "/chat/optimized", follow_up, sub=user))
     assert with_history["cached"] is False and len(model.requests) == calls + 1
+
+
+def test_a_prompt_no_context_window_holds_is_a_400_and_never_reaches_the_model(model, user, settings_env):
+    settings_env.setenv("MAX_MESSAGE_CHARS", "400000")
+    settings_env.setenv("MAX_BODY_BYTES", "500000")
+    reset_process()
+    status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "word " * 60_000}, sub=user))
+    assert status == 400 and "context window" in body["error"]["message"]
+    assert model.requests == []

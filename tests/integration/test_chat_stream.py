@@ -15,18 +15,9 @@ from aether.core import Invocation, Principal
 from aether.llm.catalog import TIERS, cost_usd
 from aether.services.chat import ChatRequest
 from aether.services.chat_stream import chat_stream
-from aether.services.openai_compat import CompletionRequest, completions
-from aether.settings import get_settings
+from aether.services.openai_compat import CompletionRequest, completion_stream
 from aether_local.model_server import Reply
-from tests.conftest import event, function, invoke_raw
-
-
-def events_of(body: str) -> list[tuple[str, dict]]:
-    parsed = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        parsed.append((lines["event"], json.loads(lines["data"])))
-    return parsed
+from tests.helpers import event, events_of, function, invoke_raw, reset_process
 
 
 def chain(message: str) -> tuple[str, ...]:
@@ -89,7 +80,7 @@ def test_a_failure_mid_stream_is_an_error_event_and_nothing_partial_is_cached(mo
 
 def test_the_stream_falls_back_before_the_first_token(model, user, settings_env):
     settings_env.setenv("LLM_MAX_ATTEMPTS", "1")
-    get_settings.cache_clear()
+    reset_process()
     model.script(Reply(status=503), Reply(content="from the fallback"))
     _, _, events = ask(user, "fall back while streaming")
     assert events[-1][0] == "done" and events[-1][1]["model"] == chain("fall back while streaming")[1]
@@ -109,7 +100,7 @@ def test_no_round_trip_per_token(model, user, capfd, monkeypatch, settings_env):
 
     settings_env.setenv("RATE_LIMIT_REFRESH_MS", "3600000")  # no headroom re-read in between
     settings_env.setenv("USAGE_OUTBOX_CHECK_MS", "3600000")  # no look at the usage outbox in between
-    get_settings.cache_clear()
+    reset_process()
     sends = []
     original = AbstractConnection.send_packed_command
 
@@ -164,7 +155,7 @@ def test_an_openai_stream_cancelled_under_uvicorn_records_partial_usage_and_sett
 
     async def scenario() -> None:
         invocation = Invocation("cancel-1", time.monotonic() + 20)
-        chunks = await completions(request, Principal(user, False), invocation)
+        chunks = await completion_stream(request, Principal(user, False), invocation)
         await anext(chunks)  # the role chunk
         await anext(chunks)  # "alpha"
         # Starlette under uvicorn cancels the response task when the client disconnects

@@ -9,7 +9,7 @@ from aether.errors import Conflict
 from aether.idempotency import once
 from aether.services.chat import QuickRequest
 from aether_local.model_server import Reply
-from tests.conftest import event, function, invoke, invoke_raw
+from tests.helpers import event, function, invoke, invoke_raw
 
 
 def post(path: str, body: dict, user: str, key: str, function_name: str = "chat") -> tuple[int, dict]:
@@ -80,10 +80,10 @@ def test_a_retry_while_the_first_is_running_is_a_409(model, user):
         return {"answer": 1}
 
     async def scenario() -> tuple[dict, Conflict]:
-        first = asyncio.ensure_future(once(principal, "k5", "chat/quick", body, slow))
+        first = asyncio.ensure_future(once(principal, "k5", "chat/quick", body, slow, dict))
         await running.wait()
         with pytest.raises(Conflict) as refused:
-            await once(principal, "k5", "chat/quick", body, slow)
+            await once(principal, "k5", "chat/quick", body, slow, dict)
         release.set()
         return await first, refused.value
 

@@ -7,6 +7,7 @@ known feature, so that each probability is set on purpose.
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -23,37 +24,9 @@ from aether.agents.router import (
     route,
     weights,
 )
-from aether.llm.catalog import TIERS
-from aether_local.router_training.train import pack
-
-AGENT_NAMES = list(AGENTS)
-THRESHOLDS = {"agent_min_confidence": 0.4, "task_min_confidence": 0.5, "lean_large_at": 0.3}
-
-
-def logits_for(probabilities: dict[str, float], names: list[str]) -> list[float]:
-    """Logits whose softmax gives `probabilities` (the rest shared equally)."""
-    rest = (1 - sum(probabilities.values())) / (len(names) - len(probabilities))
-    return [math.log(probabilities.get(name, rest)) for name in names]
-
-
-def made_weights(word: str, agents: dict[str, float], tasks: dict[str, float]) -> Weights:
-    """Weights that know one word: a message holding it (and nothing else they know) gets exactly
-    these probabilities; any other message gets uniform ones."""
-    feature = word
-    assert feature in features(f"{word} and more")
-    wanted = logits_for(agents, AGENT_NAMES) + logits_for(tasks, list(TASKS))
-    scale = [max(abs(v), 1e-9) / 100 for v in wanted]
-    row = bytes((round(v / s) & 0xFF) for v, s in zip(wanted, scale, strict=True))
-    header = {
-        "features_version": FEATURES_VERSION,
-        "agents": AGENT_NAMES,
-        "tasks": list(TASKS),
-        "thresholds": THRESHOLDS,
-        "scale": scale,
-        "word_scale": [1.0] * len(wanted),
-        "bias": [0.0] * len(wanted),
-    }
-    return Weights(pack(header, [feature], row, [], b""))
+from aether.errors import BadRequest
+from aether.llm.catalog import MODELS, TIERS
+from tests.helpers import AGENT_NAMES, made_weights
 
 
 def test_the_shipped_weights_load_and_give_probabilities_for_every_agent_and_task():
@@ -133,7 +106,7 @@ def test_an_unsure_task_kind_leans_to_the_large_tier_when_it_may_be_math_reasoni
     leaning = made_weights("zyxwv", {"dev": 0.9}, unsure).route("zyxwv")
     assert (leaning.task, leaning.tier) == ("writing", "large")
     assert leaning.tier_confidence == pytest.approx(0.34, abs=0.01)
-    assert choose_model(leaning).reason.startswith("large tier: may be math, reasoning or code")
+    assert choose_model(leaning, 100).reason.startswith("large tier: may be math, reasoning or code")
     # Under the lean threshold, the small tier
     unsure = {"writing": 0.45, "math": 0.1, "code": 0.1, "reasoning": 0.05}
     small = made_weights("zyxwv", {"dev": 0.9}, unsure).route("zyxwv")
@@ -159,8 +132,29 @@ def test_a_requested_agent_keeps_the_routed_task_and_tier():
 def test_a_pinned_model_wins_over_the_routed_tier():
     decision = made_weights("zyxwv", {"luna": 0.9}, {"code": 0.9}).route("zyxwv")
     pinned = TIERS["small"][0]
-    assert (choose_model(decision, pinned).model, choose_model(decision, pinned).chain) == (pinned, (pinned,))
-    assert choose_model(decision).chain == TIERS["large"]
+    chosen = choose_model(decision, 100, pinned=pinned)
+    assert (chosen.model, chosen.chain) == (pinned, (pinned,))
+    assert choose_model(decision, 100).chain == TIERS["large"]
+
+
+def test_only_models_whose_context_window_holds_prompt_and_answer_are_chosen(monkeypatch):
+    # Given a small tier whose first model has a small context window
+    decision = made_weights("zyxwv", {"luna": 0.9}, {"writing": 0.9}).route("zyxwv")
+    small, large = TIERS["small"], TIERS["large"]
+    monkeypatch.setitem(MODELS, small[0], replace(MODELS[small[0]], context_window=1_000))
+    window = MODELS[small[1]].context_window
+    # Then a prompt that needs more goes to the next model of the tier, and says why
+    assert choose_model(decision, 500).chain == small
+    assert choose_model(decision, 2_000).chain == small[1:]
+    # And one no model of the tier holds goes to a larger window, if any, else is refused
+    monkeypatch.setitem(MODELS, small[1], replace(MODELS[small[1]], context_window=1_000))
+    larger = choose_model(decision, 2_000)
+    assert set(larger.chain) == set(large) and larger.reason.endswith("a larger context window")
+    with pytest.raises(BadRequest, match="context window"):
+        choose_model(decision, 10 * window)
+    # And a pinned model that cannot hold it is refused, not replaced
+    with pytest.raises(BadRequest, match="1000"):
+        choose_model(decision, 2_000, pinned=small[0])
 
 
 def test_weights_for_other_features_are_refused():

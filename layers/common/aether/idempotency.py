@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Header
 from fastapi.encoders import jsonable_encoder
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from aether import clients
 from aether.cache.redis_tier import RedisTier
@@ -73,20 +73,22 @@ class _Record:
         await _redis().call(lambda redis: redis.delete(self.redis_key))
 
 
-async def once(
+async def once[T](
     principal: Principal,
     key: str | None,
     route: str,
     body: BaseModel,
-    produce: Callable[[], Awaitable[Any]],
-) -> Any:
-    """`produce()`'s answer, or the answer kept for an earlier request with this key."""
+    produce: Callable[[], Awaitable[T]],
+    answer_type: type[T],
+) -> T:
+    """`produce()`'s answer, or the answer kept for an earlier request with this key (read back
+    as `answer_type`)."""
     if key is None:
         return await produce()
     record = _Record(principal, key, route, body)
     earlier = await record.claim()
     if earlier is not None:
-        return earlier["answer"]
+        return TypeAdapter(answer_type).validate_python(earlier["answer"])
     try:
         answer = await produce()
     except BaseException:

@@ -27,7 +27,7 @@ from aether import clients
 from aether.cache.redis_tier import RedisTier
 from aether.core import Invocation, Principal
 from aether.errors import TooManyRequests
-from aether.llm.catalog import MODELS
+from aether.llm.catalog import MODELS, prompt_tokens_at_most
 from aether.llm.client import Completion, complete
 from aether.settings import get_settings
 
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 NANO = 1_000_000_000  # budgets are counted in integer nano-dollars
-MESSAGE_OVERHEAD_TOKENS = 8  # role and separators of one chat message
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +137,7 @@ def worst_case_usd(
     """The most a call can cost: every prompt byte a token, max_tokens out, the dearest model.
 
     `unseen_prompt_tokens` counts prompt text not written yet (a synthesis of answers to come)."""
-    prompt_tokens = unseen_prompt_tokens + sum(
-        len(m["content"].encode()) + MESSAGE_OVERHEAD_TOKENS for m in messages
-    )
+    prompt_tokens = prompt_tokens_at_most(messages, unseen_prompt_tokens)
     input_price = max(MODELS[m].input_per_million for m in chain)
     output_price = max(MODELS[m].output_per_million for m in chain)
     return (prompt_tokens * input_price + max_tokens * output_price) / 1_000_000  # exact, in Decimal

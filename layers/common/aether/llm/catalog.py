@@ -6,7 +6,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["MODELS", "PRICES_READ_ON", "TIERS", "Model", "Tier", "baseline_cost_usd", "cost_usd"]
+__all__ = [
+    "MESSAGE_OVERHEAD_TOKENS",
+    "MODELS",
+    "PRICES_READ_ON",
+    "TIERS",
+    "Model",
+    "Tier",
+    "baseline_cost_usd",
+    "cost_usd",
+    "prompt_tokens_at_most",
+]
 
 Tier = Literal["small", "large"]
 
@@ -48,3 +58,12 @@ def cost_usd(model_id: str, prompt_tokens: int, completion_tokens: int) -> float
 def baseline_cost_usd(prompt_tokens: int, completion_tokens: int) -> float:
     """What the same tokens cost on the large tier's first model: the no-routing, no-cache baseline."""
     return cost_usd(TIERS["large"][0], prompt_tokens, completion_tokens)
+
+
+MESSAGE_OVERHEAD_TOKENS = 8  # role and separators of one chat message
+
+
+def prompt_tokens_at_most(messages: list[dict[str, str]], unseen: int = 0) -> int:
+    """An upper bound of a prompt's tokens: a byte-level BPE token holds at least one UTF-8 byte.
+    `unseen` counts prompt text not written yet (a synthesis of answers to come)."""
+    return unseen + sum(len(m["content"].encode()) + MESSAGE_OVERHEAD_TOKENS for m in messages)

@@ -14,7 +14,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aether import clients
@@ -36,11 +36,9 @@ class Completion:
     completion_tokens: int
     cost_usd: float
     latency_ms: float
-    attempts: int = 1
-    fallbacks: tuple[str, ...] = field(default=())  # models given up on before `model` answered
 
     def answer(self) -> dict[str, Any]:
-        """What a cached answer keeps: not the latency, attempts or fallbacks of this call."""
+        """What a cached answer keeps: not the latency of this call."""
         return {key: getattr(self, key) for key in _ANSWER}
 
     def cache_value(self, **extra: Any) -> bytes:
@@ -91,13 +89,11 @@ def _observe(model: str, started: float, prompt_tokens: int, completion_tokens: 
 
 @dataclass(frozen=True, slots=True)
 class _Opened:
-    """The call that got through: its model, the SDK's response, and what it took."""
+    """The call that got through: its model, the SDK's response, and when its attempt started."""
 
     model: str
     response: Any
     started: float  # perf_counter at the start of the successful attempt
-    attempts: int
-    given_up: tuple[str, ...]
 
 
 async def _first_answer(
@@ -112,11 +108,9 @@ async def _first_answer(
     settings = get_settings()
     limits = rate_limits()
     ordered = limits.order(chain)
-    attempts = 0
     given_up: list[str] = []
     for model in ordered:
         for attempt in range(1, settings.llm_max_attempts + 1):
-            attempts += 1
             remaining = invocation.remaining_s()
             if remaining <= 0:
                 raise UpstreamTimeout("the model did not answer before the request deadline")
@@ -149,7 +143,7 @@ async def _first_answer(
                 pass
             else:
                 await limits.observe(model, dict(headers_of(response)))
-                return _Opened(model, response, started, attempts, tuple(given_up))
+                return _Opened(model, response, started)
             # a 5xx or a connection error: back off, then retry or fall back
             if attempt < settings.llm_max_attempts:
                 delay = _backoff_s(attempt)
@@ -175,8 +169,6 @@ def _completion(opened: _Opened, content: str, usage: Any, started: float) -> Co
         completion_tokens=completion_tokens,
         cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
         latency_ms=round((time.perf_counter() - started) * 1000, 2),
-        attempts=opened.attempts,
-        fallbacks=opened.given_up,
     )
 
 

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from redis.typing import EncodableT
-
 from aether.cache.redis_tier import RedisTier
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.typing import EncodableT
 
 __all__ = ["Headroom", "RateLimits", "parse_duration"]
 
@@ -54,7 +53,7 @@ class Headroom:
             self.limit_tokens > 0 and self.remaining_tokens <= self.limit_tokens * NEAR
         )
 
-    def as_fields(self) -> dict[EncodableT, EncodableT]:
+    def as_fields(self) -> "dict[EncodableT, EncodableT]":
         return {
             "remaining_requests": self.remaining_requests,
             "limit_requests": self.limit_requests,

@@ -4,8 +4,9 @@ import asyncio
 import hashlib
 import json
 import time
-from dataclasses import replace
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -18,9 +19,10 @@ from aether.cache.responses import normalize
 from aether.cache.tiered import Uncacheable
 from aether.core import Invocation, Principal
 from aether.errors import UpstreamError, UpstreamTimeout
-from aether.llm.catalog import TIERS
+from aether.llm.catalog import TIERS, prompt_tokens_at_most
 from aether.llm.client import Completion, complete
-from aether.services.chat import QuickRequest, usage_record
+from aether.services.answering import usage_record
+from aether.services.chat import QuickRequest
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -114,16 +116,19 @@ def _agent_messages(agent: str, message: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": AGENTS[agent].system_prompt}, {"role": "user", "content": message}]
 
 
-def _worst_case_usd(agents: list[str], choice: ModelChoice, message: str, max_tokens: int) -> float:
+def _worst_case_usd(agents: list[str], choice: ModelChoice, message: str, max_tokens: int) -> Decimal:
     """The whole fan-out's worst case: every agent's call, and a synthesis of their longest answers."""
-    asks = sum(quota.worst_case_usd(choice.chain, _agent_messages(a, message), max_tokens) for a in agents)
+    asks = sum(
+        (quota.worst_case_usd(choice.chain, _agent_messages(a, message), max_tokens) for a in agents),
+        Decimal(0),
+    )
     synthesis = [{"role": "system", "content": SYNTHESIS_PROMPT}, {"role": "user", "content": message}]
     framing = 64  # "Question:", "Specialists' answers:" and each answer's heading, per agent and once
     unseen = len(agents) * (max_tokens + framing) + framing
     return asks + quota.worst_case_usd(TIERS["large"], synthesis, max_tokens, unseen)
 
 
-def _part_fields(completion: Completion) -> dict[str, object]:
+def _part_fields(completion: Completion) -> dict[str, Any]:
     return {**completion.answer(), "latency_ms": completion.latency_ms}
 
 
@@ -150,6 +155,57 @@ async def _synthesise(
     return Part(status="ok", model_reason="large tier: synthesis", **_part_fields(completion)), completion
 
 
+@dataclass
+class _FanOut:
+    """The agents' calls and the synthesis of one request, within one reservation."""
+
+    request: MultiAgentRequest
+    principal: Principal
+    invocation: Invocation
+    agents: list[str]
+    choice: ModelChoice
+    started: float
+    calls: list[tuple[str, Completion]] = field(default_factory=list)
+
+    async def compute(self) -> bytes:
+        """The whole fan-out is reserved before it starts, then settled to what its calls cost."""
+        worst = _worst_case_usd(self.agents, self.choice, self.request.message, self.request.max_tokens)
+        reservation = await quota.reserve(self.principal, worst)
+        try:
+            return await self._answers()
+        finally:
+            await quota.settle(reservation, sum(c.cost_usd for _, c in self.calls))
+
+    async def _answers(self) -> bytes:
+        settings, request = get_settings(), self.request
+        # Each agent must finish early enough to leave the synthesis its reserve.
+        agent_deadline = min(
+            self.invocation.deadline - settings.multi_agent_synthesis_reserve_ms / 1000,
+            time.monotonic() + settings.multi_agent_timeout_ms / 1000,
+        )
+        per_agent = replace(self.invocation, deadline=agent_deadline)
+        asked = (_ask(a, self.choice, request.message, request, per_agent) for a in self.agents)
+        outcomes = await asyncio.gather(*asked)
+        results = [result for result, _ in outcomes]
+        self.calls.extend((result.agent, c) for result, c in outcomes if c is not None)
+        succeeded = [r for r in results if r.status == "ok"]
+        if not succeeded:
+            failures = "; ".join(f"{r.agent}: {r.status} ({r.error})" for r in results)
+            raise UpstreamError(f"every agent failed: {failures}")
+        synthesis, completion = await _synthesise(request.message, succeeded, request, self.invocation)
+        if completion is not None:
+            self.calls.append(("synthesis", completion))
+        answer = {
+            "agents": [r.model_dump() for r in results],
+            "synthesis": synthesis.model_dump(),
+            "totals": _totals(results, synthesis, self.started),
+        }
+        encoded = json.dumps(answer, separators=(",", ":")).encode()
+        if len(succeeded) < len(results) or synthesis.status != "ok":
+            raise Uncacheable(encoded)  # a partial answer is returned, never cached
+        return encoded
+
+
 async def multi_agent(
     request: MultiAgentRequest, principal: Principal, invocation: Invocation
 ) -> MultiAgentAnswer:
@@ -157,93 +213,56 @@ async def multi_agent(
     started = time.perf_counter()
     await quota.admit(principal)
     decision = route(request.message)  # one task kind and tier for every agent's answer
-    choice = choose_model(decision)
     agents = request.agents or decision.ranked[: settings.multi_agent_default]
-    chosen_by: Literal["request", "router"] = "request" if request.agents else "router"
-    calls: list[tuple[str, Completion]] = []
-
-    async def fan_out() -> bytes:
-        """The whole fan-out is reserved before it starts, then settled to what its calls cost."""
-        reservation = await quota.reserve(
-            principal, _worst_case_usd(agents, choice, request.message, request.max_tokens)
-        )
-        try:
-            return await ask_all()
-        finally:
-            await quota.settle(reservation, sum(c.cost_usd for _, c in calls))
-
-    async def ask_all() -> bytes:
-        # Each agent must finish early enough to leave the synthesis its reserve.
-        agent_deadline = min(
-            invocation.deadline - settings.multi_agent_synthesis_reserve_ms / 1000,
-            time.monotonic() + settings.multi_agent_timeout_ms / 1000,
-        )
-        per_agent = replace(invocation, deadline=agent_deadline)
-        outcomes = await asyncio.gather(
-            *(_ask(a, choice, request.message, request, per_agent) for a in agents)
-        )
-        results = [result for result, _ in outcomes]
-        calls.extend((result.agent, c) for result, c in outcomes if c is not None)
-        succeeded = [r for r in results if r.status == "ok"]
-        if not succeeded:
-            failures = "; ".join(f"{r.agent}: {r.status} ({r.error})" for r in results)
-            raise UpstreamError(f"every agent failed: {failures}")
-        synthesis, completion = await _synthesise(request.message, succeeded, request, invocation)
-        if completion is not None:
-            calls.append(("synthesis", completion))
-        answer = {
-            "agents": [r.model_dump() for r in results],
-            "synthesis": synthesis.model_dump(),
-            "totals": _totals(results, synthesis, started),
-        }
-        encoded = json.dumps(answer, separators=(",", ":")).encode()
-        if len(succeeded) < len(results) or synthesis.status != "ok":
-            raise Uncacheable(encoded)  # a partial answer is returned, never cached
-        return encoded
-
-    digest = hashlib.sha256(
-        json.dumps(
-            ["multi", agents, normalize(request.message), request.temperature, request.max_tokens]
-        ).encode()
-    ).hexdigest()
+    longest = max(prompt_tokens_at_most(_agent_messages(a, request.message)) for a in agents)
+    fan_out = _FanOut(
+        request, principal, invocation, agents, choose_model(decision, longest + request.max_tokens), started
+    )
+    material = ["multi", agents, normalize(request.message), request.temperature, request.max_tokens]
     lookup = await get_cache().get_or_compute(
         principal.user_id,
-        digest,
-        fan_out,
+        hashlib.sha256(json.dumps(material).encode()).hexdigest(),
+        fan_out.compute,
         ttl_s=settings.response_cache_ttl_s,
         tiers=("l2", "l3"),
         deadline=invocation.deadline,
     )
+    chosen_by: Literal["request", "router"] = "request" if request.agents else "router"
     answer = MultiAgentAnswer(
         **json.loads(lookup.value), chosen_by=chosen_by, request_id=invocation.request_id
     )
-    latency_ms = round((time.perf_counter() - started) * 1000, 2)
-    if calls:
-        records = [
-            usage_record(principal, invocation, ENDPOINT, agent, c, None, c.latency_ms, task=decision.task)
-            for agent, c in calls
-        ]
-    else:  # answered from the cache: one record of the hit, with nothing spent
-        answer.cached, answer.cache_tier = True, lookup.tier
-        answer.saved_cost_usd, answer.totals.cost_usd = answer.totals.cost_usd, 0.0
-        answer.totals.latency_ms = latency_ms
-        records = [
-            usage.UsageRecord(
-                user_id=principal.user_id,
-                endpoint=ENDPOINT,
-                agent="+".join(agents),
-                model="-",
-                prompt_tokens=0,
-                completion_tokens=0,
-                cost_usd=0.0,
-                latency_ms=latency_ms,
-                request_id=invocation.request_id,
-                cache_tier=lookup.tier,
-                task=decision.task,
-            )
-        ]
-    await usage.record_many(records)
+    await usage.record_many(_records(fan_out, answer, lookup.tier, decision.task))
     return answer
+
+
+def _records(
+    fan_out: _FanOut, answer: MultiAgentAnswer, cache_tier: str | None, task: str
+) -> list[usage.UsageRecord]:
+    """A record per model call; answered from the cache, one record of the hit, nothing spent."""
+    principal, invocation = fan_out.principal, fan_out.invocation
+    if fan_out.calls:
+        return [
+            usage_record(principal, invocation, ENDPOINT, agent, c, latency_ms=c.latency_ms, task=task)
+            for agent, c in fan_out.calls
+        ]
+    latency_ms = round((time.perf_counter() - fan_out.started) * 1000, 2)
+    answer.cached, answer.cache_tier = True, cache_tier
+    answer.saved_cost_usd, answer.totals.cost_usd = answer.totals.cost_usd, 0.0
+    answer.totals.latency_ms = latency_ms
+    hit = usage.UsageRecord(
+        user_id=principal.user_id,
+        endpoint=ENDPOINT,
+        agent="+".join(fan_out.agents),
+        model="-",
+        prompt_tokens=0,
+        completion_tokens=0,
+        cost_usd=0.0,
+        latency_ms=latency_ms,
+        request_id=invocation.request_id,
+        cache_tier=cache_tier,
+        task=task,
+    )
+    return [hit]
 
 
 def _totals(results: list[AgentResult], synthesis: Part, started: float) -> dict[str, float]:

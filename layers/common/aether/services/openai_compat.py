@@ -8,30 +8,23 @@ MAX_HISTORY_CHARS characters. Routing, model choice, the cache and usage records
 /chat/optimized; nothing is stored as a conversation.
 """
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aether import quota
 from aether.agents.catalog import AGENTS
-from aether.agents.choice import choose_model
-from aether.agents.router import Conversation, Route
-from aether.cache import get_cache, responses
 from aether.core import Invocation, Principal
 from aether.errors import AetherError, BadRequest
 from aether.llm.catalog import MODELS
 from aether.llm.client import Completion
-from aether.services.chat import usage_record
-from aether.services.chat_stream import metered_tokens
-from aether.services.routing import decide
+from aether.services.answering import Answer, Head, Question, answer, answer_stream
 from aether.settings import get_settings
-from aether.store import usage
 
-__all__ = ["ALIASES", "CompletionRequest", "completions", "models"]
+__all__ = ["ALIASES", "CompletionRequest", "completion", "completion_stream", "models"]
 
 ENDPOINT = "v1/chat/completions"
 ALIASES = {"aether-auto": "auto", **{f"aether-{name}": name for name in AGENTS}}
@@ -120,9 +113,8 @@ def _split(request: CompletionRequest) -> tuple[str, list[dict[str, str]], list[
     return last.content, history, instructions
 
 
-def _completion_body(
-    completion: Completion, invocation: Invocation, decision: Route, cache_tier: str | None
-) -> dict[str, Any]:
+def _body(result: Answer, invocation: Invocation) -> dict[str, Any]:
+    completion = result.completion
     return {
         "id": f"chatcmpl-{invocation.request_id}",
         "object": "chat.completion",
@@ -135,176 +127,91 @@ def _completion_body(
                 "finish_reason": "stop",
             }
         ],
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
-        },
+        "usage": _usage(completion),
         "aether": {
-            "agent": decision.agent,
-            "routing": decision.summary(),
-            "cached": cache_tier is not None,
-            "cache_tier": cache_tier,
-            "cost_usd": 0.0 if cache_tier else completion.cost_usd,
+            "agent": result.head.agent,
+            "routing": result.head.routing,
+            "cached": result.cache_tier is not None,
+            "cache_tier": result.cache_tier,
+            "cost_usd": result.cost_usd,
         },
     }
 
 
-async def completions(
+def _usage(completion: Completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "total_tokens": completion.prompt_tokens + completion.completion_tokens,
+    }
+
+
+async def completion(
     request: CompletionRequest, principal: Principal, invocation: Invocation
-) -> dict[str, Any] | AsyncIterator[bytes]:
-    started = time.perf_counter()
-    settings = get_settings()
+) -> dict[str, Any]:
+    """The whole answer as OpenAI's chat.completion."""
+    return _body(await answer(await _question(request, principal, invocation)), invocation)
+
+
+async def completion_stream(
+    request: CompletionRequest, principal: Principal, invocation: Invocation
+) -> AsyncIterator[bytes]:
+    """The answer as OpenAI's chat.completion.chunk events, the last one with the usage."""
+    head, items = await answer_stream(await _question(request, principal, invocation))
+    return _chunks(head, items, invocation)
+
+
+async def _question(request: CompletionRequest, principal: Principal, invocation: Invocation) -> Question:
     prompt, history, instructions = _split(request)  # a refused list counts against no limit
     await quota.admit(principal)
     alias = ALIASES.get(request.model)
-    earlier = "\n".join(m["content"] for m in history[-6:] if m["role"] == "user")  # its agent is kept
-    decision = await decide(alias or "auto", prompt, Conversation(earlier=earlier), principal, invocation)
-    agent = AGENTS[decision.agent]
-    choice = choose_model(decision, None if alias else request.model)
-    system = "\n\n".join([agent.system_prompt, *instructions])
-    messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": prompt}]
-    digest = responses.digest(
-        agent=agent.name,
-        model=choice.model,
-        prompt=prompt,
-        history=[*history, {"system": system}],
-        temperature=request.temperature,
-        max_tokens=request.max_tokens,
-    )
-    tiers = ("l2", "l3")
-    cache = get_cache()
-    if not request.stream:
-        computed: list[Completion] = []
-        reserved: list[quota.Reservation] = []  # settled beside the usage record
-
-        async def ask() -> bytes:
-            completion, reservation = await quota.metered(
-                principal,
-                choice.chain,
-                messages,
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                invocation=invocation,
-            )
-            computed.append(completion)
-            reserved.append(reservation)
-            return completion.cache_value()
-
-        lookup = await cache.get_or_compute(
-            principal.user_id,
-            digest,
-            ask,
-            ttl_s=settings.response_cache_ttl_s,
-            tiers=tiers,
-            deadline=invocation.deadline,
-        )
-        completion = computed[0] if computed else Completion.from_cache(json.loads(lookup.value))
-        cache_tier = None if computed else lookup.tier
-        latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        await asyncio.gather(
-            usage.record(
-                usage_record(
-                    principal,
-                    invocation,
-                    ENDPOINT,
-                    agent.name,
-                    completion,
-                    cache_tier,
-                    latency_ms,
-                    task=decision.task,
-                )
-            ),
-            *(quota.settle(reservation, completion.cost_usd) for reservation in reserved),
-        )
-        return _completion_body(completion, invocation, decision, cache_tier)
-
-    cached = await cache.get(principal.user_id, digest, tiers)
-    reservation = (
-        None
-        if cached is not None
-        else await quota.reserve(principal, quota.worst_case_usd(choice.chain, messages, request.max_tokens))
+    return Question(
+        principal,
+        invocation,
+        ENDPOINT,
+        prompt,
+        request.temperature,
+        request.max_tokens,
+        agent=alias or "auto",
+        model=None if alias else request.model,
+        history=history,
+        earlier="\n".join(m["content"] for m in history[-6:] if m["role"] == "user"),  # its agent is kept
+        instructions=tuple(instructions),
     )
 
-    async def chunks() -> AsyncIterator[bytes]:
-        base = {
-            "id": f"chatcmpl-{invocation.request_id}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
+
+async def _chunks(
+    head: Head, items: AsyncGenerator[str | Answer], invocation: Invocation
+) -> AsyncIterator[bytes]:
+    base = {
+        "id": f"chatcmpl-{invocation.request_id}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+    }
+
+    def chunk(model: str, delta: dict[str, str], finish: str | None = None, **extra: Any) -> bytes:
+        body = {
+            **base,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
         }
+        return f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
 
-        def chunk(model: str, delta: dict[str, str], finish: str | None = None, **extra: Any) -> bytes:
-            body = {
-                **base,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                **extra,
-            }
-            return f"data: {json.dumps(body, separators=(',', ':'))}\n\n".encode()
-
-        routed = {"agent": decision.agent, "routing": decision.summary()}
-        yield chunk(choice.model, {"role": "assistant", "content": ""}, aether=routed)
-        completion: Completion | None = None
-        if cached is not None:
-            completion = Completion.from_cache(json.loads(cached.value))
-            yield chunk(completion.model, {"content": completion.content})
-        else:
-            assert reservation is not None
-            tokens = metered_tokens(
-                principal,
-                invocation,
-                ENDPOINT,
-                agent.name,
-                choice,
-                messages,
-                reservation,
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                task=decision.task,
-            )
-            try:
-                async for item in tokens:
-                    if isinstance(item, Completion):
-                        completion = item
-                    else:
-                        yield chunk(choice.model, {"content": item})
-            except AetherError as exc:
-                error = {"error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code}}
-                yield f"data: {json.dumps(error)}\n\n".encode()
-                return
-            finally:
-                await tokens.aclose()  # if this generator was closed mid-stream, so is the model's
-        assert completion is not None
-        cache_tier = cached.tier if cached is not None else None
-        latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        writes = [
-            usage.record(
-                usage_record(
-                    principal,
-                    invocation,
-                    ENDPOINT,
-                    agent.name,
-                    completion,
-                    cache_tier,
-                    latency_ms,
-                    task=decision.task,
-                )
-            )
-        ]
-        if reservation is not None:
-            writes += [
-                cache.put(
-                    principal.user_id, digest, completion.cache_value(), settings.response_cache_ttl_s, tiers
-                ),
-                quota.settle(reservation, completion.cost_usd),
-            ]
-        await asyncio.gather(*writes)
-        tokens = {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.prompt_tokens + completion.completion_tokens,
-        }
-        yield chunk(completion.model, {}, "stop", usage=tokens)
-        yield b"data: [DONE]\n\n"
-
-    return chunks()
+    yield chunk(
+        head.model,
+        {"role": "assistant", "content": ""},
+        aether={"agent": head.agent, "routing": head.routing},
+    )
+    try:
+        async for item in items:
+            if isinstance(item, Answer):
+                yield chunk(item.completion.model, {}, "stop", usage=_usage(item.completion))
+                yield b"data: [DONE]\n\n"
+            else:
+                yield chunk(head.model, {"content": item})
+    except AetherError as exc:
+        error = {"error": {"message": exc.message, "type": exc.code, "param": None, "code": exc.code}}
+        yield f"data: {json.dumps(error)}\n\n".encode()
+    finally:
+        await items.aclose()  # if this generator was closed mid-stream, so is the model's

@@ -1,0 +1,371 @@
+"""The answer pipeline every chat route shares: cache -> route -> reserve -> model -> settle -> record.
+
+A route family (native JSON and SSE, OpenAI JSON and SSE) only shapes a Question from its request
+and its output from the Answer. `answer()` gives the whole Answer; `answer_stream()` gives what is
+known before the first token (Head) and then the deltas and the Answer. Both run the same steps:
+
+1. cache (`_scope`, `_digest`): the key is the request as given (the agent asked for, or `auto`
+   with the conversation's agent; the pinned model or none; the prompt, history, instructions and
+   generation parameters), so a hit needs no routing; what routing decided is kept with the answer.
+   The whole answer comes through the tiered cache's `get_or_compute` (identical misses coalesce);
+   a stream reads the cache first and writes its answer once complete.
+2. route (`_plan`): agent, task kind and tier (services/routing.py), the model, the messages.
+3. reserve and call the model (`_tokens`): the worst case is reserved against the budgets; the
+   model's answer whole (one call) or streamed, deltas then the Completion. A failure releases the
+   reservation; a client that leaves stops the model, and its estimated usage is recorded and
+   settled, shielded from the cancellation.
+4. settle and record (`_finish`): the reservation settled to the real cost, one usage record, the
+   conversation turn when the route keeps one, and the rate-limit view refreshed when due: one
+   concurrent stage, awaited before the handler returns.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncGenerator, Awaitable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from bson import ObjectId
+
+from aether import quota
+from aether.agents.catalog import AGENTS
+from aether.agents.choice import ModelChoice, choose_model
+from aether.agents.router import Conversation
+from aether.cache import get_cache, responses
+from aether.cache.tiered import TierName
+from aether.core import Invocation, Principal
+from aether.errors import AetherError
+from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd, cost_usd, prompt_tokens_at_most
+from aether.llm.client import Completion, complete, rate_limits, stream
+from aether.services.routing import decide
+from aether.settings import get_settings
+from aether.store import conversations, usage
+
+__all__ = ["Answer", "Head", "Question", "answer", "answer_stream", "usage_record"]
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    principal: Principal
+    invocation: Invocation
+    endpoint: str
+    message: str
+    temperature: float
+    max_tokens: int
+    agent: str = "auto"  # an agent's name, or auto
+    model: str | None = None  # a pinned catalog model (no fallbacks)
+    history: list[Message] = field(default_factory=list)
+    previous_agent: str | None = None  # the agent of the conversation's last turn, if stored
+    earlier: str = ""  # the caller's earlier messages, when no agent is stored (/v1)
+    instructions: tuple[str, ...] = ()  # the caller's system messages, after the agent's own
+    conversation_id: ObjectId | None = None  # where the turn is saved; None: the route keeps none
+    is_new: bool = True  # the conversation starts with this turn
+    small_tier: bool = False  # chat/quick: the small tier, whatever the task
+    cached: bool = True  # chat/quick: no cache
+
+    def scope(self) -> tuple[str, tuple[TierName, ...]]:
+        """The cache namespace and tiers: shared answers outside conversations when configured."""
+        if get_settings().cache_shared_scope and not self.history:
+            return "shared", ("l1", "l3")
+        return self.principal.user_id, ("l2", "l3")
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What is known before the first token: who answers, on which model, and why."""
+
+    agent: str
+    model: str
+    tier: str
+    model_reason: str
+    routing: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    head: Head
+    completion: Completion
+    cache_tier: str | None  # the tier that answered; None: the model did
+    latency_ms: float
+    stored: bool | None  # the turn is saved; None: the route keeps no conversation
+
+    @property
+    def cost_usd(self) -> float:
+        return 0.0 if self.cache_tier else self.completion.cost_usd
+
+    @property
+    def saved_cost_usd(self) -> float:
+        return self.completion.cost_usd if self.cache_tier else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    head: Head
+    choice: ModelChoice
+    messages: list[Message]
+    task: str
+
+
+async def answer(q: Question) -> Answer:
+    """The whole answer, from the cache or the model, recorded."""
+    started, asked_at = time.perf_counter(), datetime.now(UTC)
+    computed: list[tuple[Completion, quota.Reservation]] = []
+
+    async def compute() -> bytes:
+        plan = await _plan(q)
+        reservation = await _reserve(q, plan)
+        async for item in _tokens(q, plan, reservation, streamed=False):
+            if isinstance(item, Completion):
+                computed.append((item, reservation))
+        return _cache_value(computed[0][0], plan)
+
+    scope, tiers = q.scope()
+    if q.cached:
+        ttl = get_settings().response_cache_ttl_s
+        deadline = q.invocation.deadline
+        lookup = await get_cache().get_or_compute(
+            scope, _digest(q), compute, ttl_s=ttl, tiers=tiers, deadline=deadline
+        )
+        value, tier = lookup.value, lookup.tier
+    else:
+        value, tier = await compute(), None
+    stored = json.loads(value)  # what routing decided, and the model that answered, are kept with it
+    completion = computed[0][0] if computed else Completion.from_cache(stored)
+    result = Answer(_cached_head(stored), completion, None if computed else tier, _since(started), None)
+    reservation = computed[0][1] if computed else None
+    return await _finish(q, result, reservation, asked_at, stored.get("task"))
+
+
+async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | Answer]]:
+    """What is known before the first token, then the deltas and the Answer (an AetherError from
+    the model ends the iterator: nothing is cached or recorded but the released reservation)."""
+    started, asked_at = time.perf_counter(), datetime.now(UTC)
+    scope, tiers = q.scope()
+    digest = _digest(q)
+    cached = await get_cache().get(scope, digest, tiers) if q.cached else None
+    if cached is not None:
+        stored = json.loads(cached.value)
+        return _cached_head(stored), _replayed(q, stored, cached.tier, started, asked_at)
+    plan = await _plan(q)
+    reservation = await _reserve(q, plan)
+    return plan.head, _streamed(q, plan, reservation, (scope, digest, tiers), started, asked_at)
+
+
+async def _replayed(
+    q: Question, stored: dict[str, Any], tier: str | None, started: float, asked_at: datetime
+) -> AsyncGenerator[str | Answer]:
+    completion = Completion.from_cache(stored)
+    yield completion.content
+    result = Answer(_cached_head(stored), completion, tier, _since(started), None)
+    yield await _finish(q, result, None, asked_at, stored.get("task"))
+
+
+async def _streamed(
+    q: Question,
+    plan: _Plan,
+    reservation: quota.Reservation,
+    key: tuple[str, str, tuple[TierName, ...]],
+    started: float,
+    asked_at: datetime,
+) -> AsyncGenerator[str | Answer]:
+    tokens = _tokens(q, plan, reservation, streamed=True)
+    try:
+        async for item in tokens:
+            if not isinstance(item, Completion):
+                yield item
+                continue
+            scope, digest, tiers = key
+            ttl = get_settings().response_cache_ttl_s
+            put = get_cache().put(scope, digest, _cache_value(item, plan), ttl, tiers)
+            head = replace(plan.head, model=item.model, model_reason=plan.choice.explain(item.model))
+            result = Answer(replace(head, tier=MODELS[item.model].tier), item, None, _since(started), None)
+            yield await _finish(q, result, reservation, asked_at, plan.task, put)
+    finally:
+        await tokens.aclose()  # if the consumer left mid-stream, so does the model
+
+
+def _digest(q: Question) -> str:
+    asked = q.agent if q.agent != "auto" else f"auto:{q.previous_agent or ''}"
+    history = [*q.history, *({"system": text} for text in q.instructions)]
+    return responses.digest(
+        agent=asked,
+        model=q.model or ("small" if q.small_tier else ""),
+        prompt=q.message,
+        history=history,
+        temperature=q.temperature,
+        max_tokens=q.max_tokens,
+    )
+
+
+async def _plan(q: Question) -> _Plan:
+    """Route, then the model and the messages it is sent."""
+    conversation = Conversation(agent=q.previous_agent, earlier=q.earlier)
+    decision = await decide(q.agent, q.message, conversation, q.principal, q.invocation)
+    system = "\n\n".join([AGENTS[decision.agent].system_prompt, *q.instructions])
+    messages = [{"role": "system", "content": system}, *q.history, {"role": "user", "content": q.message}]
+    tokens = prompt_tokens_at_most(messages) + q.max_tokens
+    choice = choose_model(decision, tokens, pinned=q.model, tier="small" if q.small_tier else None)
+    head = Head(decision.agent, choice.model, choice.tier, choice.reason, decision.summary())
+    return _Plan(head, choice, messages, decision.task)
+
+
+async def _reserve(q: Question, plan: _Plan) -> quota.Reservation:
+    worst = quota.worst_case_usd(plan.choice.chain, plan.messages, q.max_tokens)
+    return await quota.reserve(q.principal, worst)
+
+
+async def _tokens(
+    q: Question, plan: _Plan, reservation: quota.Reservation, *, streamed: bool
+) -> AsyncGenerator[str | Completion]:
+    """The model's deltas (none when not streamed), then its Completion, inside the reservation."""
+    sent: list[str] = []
+    finished = False
+    calls = _called(q, plan, streamed)
+    try:
+        async for item in calls:
+            if isinstance(item, Completion):
+                finished = True
+            else:
+                sent.append(item)
+            yield item
+    except AetherError:
+        await quota.settle(reservation, 0.0)
+        raise
+    except (GeneratorExit, asyncio.CancelledError):
+        if finished:  # closed after the Completion: the caller records it
+            raise
+        with anyio.CancelScope(shield=True):
+            await calls.aclose()
+            partial = _partial(q, plan, sent)
+            await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
+        raise
+
+
+async def _called(q: Question, plan: _Plan, streamed: bool) -> AsyncGenerator[str | Completion]:
+    chain, messages, invocation = plan.choice.chain, plan.messages, q.invocation
+    if not streamed:
+        yield await complete(
+            chain, messages, temperature=q.temperature, max_tokens=q.max_tokens, invocation=invocation
+        )
+        return
+    async for item in stream(
+        chain, messages, temperature=q.temperature, max_tokens=q.max_tokens, invocation=invocation
+    ):
+        yield item
+
+
+def _partial(q: Question, plan: _Plan, sent: list[str]) -> usage.UsageRecord:
+    """Usage of a stream cut short: Groq reports usage only at the end, so tokens are estimated
+    (a chunk is about one token; the prompt about 1.3 tokens per word)."""
+    model = plan.choice.model
+    prompt_tokens = round(1.3 * sum(len(m["content"].split()) for m in plan.messages))
+    spent = cost_usd(model, prompt_tokens, len(sent))
+    completion = Completion("".join(sent), model, prompt_tokens, len(sent), spent, 0.0)
+    return replace(_record(q, Answer(plan.head, completion, None, 0.0, None), plan.task), partial=True)
+
+
+async def _finish(
+    q: Question,
+    result: Answer,
+    reservation: quota.Reservation | None,
+    asked_at: datetime,
+    task: str | None,
+    *also: Awaitable[object],
+) -> Answer:
+    """Settle, record and store, concurrently; the Answer says whether its turn was stored."""
+    writes: list[Awaitable[object]] = [
+        usage.record(_record(q, result, task)),
+        rate_limits().refresh_if_due(TIERS[MODELS[result.completion.model].tier]),
+        *also,
+    ]
+    if reservation is not None:
+        writes.append(quota.settle(reservation, result.completion.cost_usd))
+    if q.conversation_id is None:
+        await asyncio.gather(*writes)
+        return result
+    saved, *_ = await asyncio.gather(conversations.save_turn(_turn(q, result, asked_at)), *writes)
+    return replace(result, stored=bool(saved))
+
+
+def _turn(q: Question, result: Answer, asked_at: datetime) -> conversations.Turn:
+    assert q.conversation_id is not None
+    completion = result.completion
+    return conversations.Turn(
+        user_id=q.principal.user_id,
+        conversation_id=q.conversation_id,
+        is_new=q.is_new,
+        agent=result.head.agent,
+        model=completion.model,
+        user_message=q.message,
+        answer=completion.content,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        asked_at=asked_at,
+    )
+
+
+def usage_record(
+    principal: Principal,
+    invocation: Invocation,
+    endpoint: str,
+    agent: str,
+    completion: Completion,
+    *,
+    latency_ms: float,
+    task: str | None,
+    cache_tier: str | None = None,
+    conversation_id: ObjectId | None = None,
+) -> usage.UsageRecord:
+    """The usage record of one model call, or of a cache hit (nothing spent, the saving noted)."""
+    from_cache = cache_tier is not None
+    return usage.UsageRecord(
+        user_id=principal.user_id,
+        endpoint=endpoint,
+        agent=agent,
+        model=completion.model,
+        prompt_tokens=0 if from_cache else completion.prompt_tokens,
+        completion_tokens=0 if from_cache else completion.completion_tokens,
+        cost_usd=0.0 if from_cache else completion.cost_usd,
+        latency_ms=latency_ms,
+        request_id=invocation.request_id,
+        cache_tier=cache_tier,
+        conversation_id=str(conversation_id) if conversation_id is not None else None,
+        tier=MODELS[completion.model].tier,
+        task=task,
+        baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
+        saved_cost_usd=completion.cost_usd if from_cache else 0.0,
+    )
+
+
+def _record(q: Question, result: Answer, task: str | None) -> usage.UsageRecord:
+    return usage_record(
+        q.principal,
+        q.invocation,
+        q.endpoint,
+        result.head.agent,
+        result.completion,
+        latency_ms=result.latency_ms,
+        task=task,
+        cache_tier=result.cache_tier,
+        conversation_id=q.conversation_id,
+    )
+
+
+def _cache_value(completion: Completion, plan: _Plan) -> bytes:
+    head = plan.head
+    decided = {"agent": head.agent, "routing": head.routing, "task": plan.task}
+    return completion.cache_value(**decided, model_reason=plan.choice.explain(completion.model))
+
+
+def _cached_head(stored: dict[str, Any]) -> Head:
+    model = stored["model"]
+    return Head(stored["agent"], model, MODELS[model].tier, stored["model_reason"], stored["routing"])
+
+
+def _since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
