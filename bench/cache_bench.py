@@ -746,7 +746,7 @@ def cpu_model() -> str:
 
 
 def environment(sync: Redis) -> dict[str, Any]:
-    from run import code_version, machine  # bench/run.py's helpers; imported here, not in spawned workers
+    from harness import code_version, machine  # imported here, not in spawned workers
 
     memory_gib = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
     return {

@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import CHAT_PATH, Handler, chat_event, load_handler, service_env, services  # noqa: E402
+from harness import CHAT_PATH, Handler, chat_event, load_handler, service_env, services  # noqa: E402
 
 from aether_local.lambda_host import LambdaContext  # noqa: E402
 

@@ -41,7 +41,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import code_version, machine, service_env, services  # noqa: E402
+from harness import code_version, machine, service_env, services  # noqa: E402
 
 from aether_local.model_server import Reply  # noqa: E402
 

@@ -20,7 +20,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import load_handler, service_env, services  # noqa: E402
+from harness import load_handler, service_env, services  # noqa: E402
 
 from aether.agents.catalog import AGENTS  # noqa: E402
 from aether.services.multi_agent import SYNTHESIS_PROMPT  # noqa: E402

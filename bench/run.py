@@ -8,10 +8,8 @@ stdout and to bench/results/latest.json.
 """
 
 import asyncio
-import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,29 +23,32 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import (
+    CHAT_PATH,
+    MONGO_DB,
+    Handler,
+    chat_event,
+    code_version,
+    load_handler,
+    machine,
+    service_env,
+    services,
+)
 from pymongo import MongoClient, monitoring
-from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import RedisError
 
 from aether import clients
 from aether.settings import get_settings
-from aether_local.events import http_api_event
 from aether_local.lambda_host import LambdaContext
 from aether_local.model_server import ModelServer
-from aether_local.mongo_server import start_mongo
 
 ROOT = Path(__file__).resolve().parent.parent
 BARE_APP = ROOT / "bench" / "bare_app.py"
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 FUNCTIONS = ("chat", "multi_agent", "analytics", "dashboard")
-REDIS_URL = "redis://127.0.0.1:6379/14"
-MONGO_DB = "aether_bench"
-CHAT_PATH = "/api/ai/v4/chat/optimized"
 QUICK_PATH = "/api/ai/v4/chat/quick"
-USER = "bench-user"
 CLIENT_LIBRARIES = "pymongo,redis.asyncio,groq"  # what aether.clients imports on first use
 
 IMPORT_RUNS = 15  # per module, each in a fresh interpreter
@@ -55,7 +56,6 @@ WARM_UP = 30  # requests per kind before timing
 BLOCKS = 12  # timed blocks per kind, rotated between kinds to spread drift
 BLOCK_SIZE = 25  # requests per block: 12 x 25 = 300 per kind
 
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 # Runs in a fresh interpreter: time loading one file with importlib, print milliseconds.
 _TIME_IMPORT = """
@@ -396,49 +396,7 @@ def probing() -> Iterator[Probes]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Services, handlers and events
-
-
-@contextmanager
-def services(redis_url: str = REDIS_URL) -> Iterator[tuple[str, ModelServer]]:
-    """The mongoeco wire server (a child process) and the model server; Redis must already run
-    (its database in `redis_url` is flushed)."""
-    try:
-        with Redis.from_url(redis_url, socket_timeout=1) as redis:
-            redis.flushdb()
-    except (RedisError, OSError) as exc:
-        raise SystemExit(f"Redis does not answer at {redis_url}: {exc}") from exc
-    with ExitStack() as stack:
-        mongo_process, mongo_url = start_mongo()
-        stack.callback(mongo_process.wait, 10)
-        stack.callback(mongo_process.terminate)
-        model_server = ModelServer("bench model").start()
-        stack.callback(model_server.stop)
-        yield mongo_url, model_server
-
-
-def load_handler(path: Path, name: str) -> Handler:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.handler
-
-
-def chat_event(message: str, path: str = CHAT_PATH, conversation_id: str | None = None) -> dict[str, Any]:
-    body: dict[str, str] = {"message": message}
-    if conversation_id is not None:
-        body["conversation_id"] = conversation_id
-    return http_api_event(
-        method="POST",
-        path=path,
-        query="",
-        headers={"content-type": "application/json"},
-        body=json.dumps(body).encode(),
-        route_key=f"POST {path}",
-        path_parameters={},
-        claims={"sub": USER},
-    )
+# Handlers' answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -589,22 +547,6 @@ def count_trips(chat: Handler, probes: Probes, model_server: ModelServer) -> dic
 # Orchestration and report
 
 
-def service_env(mongo_url: str, model_server: ModelServer) -> dict[str, str]:
-    return {
-        "MONGO_URL": mongo_url,
-        "MONGO_DB": MONGO_DB,
-        "REDIS_URL": REDIS_URL,
-        "GROQ_API_KEY": "bench-key",
-        "GROQ_BASE_URL": model_server.base_url,
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        # Limits no bench reaches, still counted in Redis, so their round trips are in the figures
-        "PLANS": json.dumps(
-            {"bench": {"requests_per_minute": 10**9, "usd_per_day": 1e6, "usd_per_month": 1e6}}
-        ),
-        "DEFAULT_PLAN": "bench",
-    }
-
-
 def in_process_measurements(mongo_url: str, model_server: ModelServer) -> dict[str, Any]:
     """Warm timings and round-trip counts through the real handlers, in this process."""
     # The functions print EMF metrics to stdout, as Lambda wants; here they would bury the report.
@@ -622,25 +564,6 @@ def in_process_measurements(mongo_url: str, model_server: ModelServer) -> dict[s
             admin.close()
             asyncio.get_event_loop().run_until_complete(clients.close_all())
     return {"warm": warm, "round_trips": trips}
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
-    }
-
-
-def code_version() -> str:
-    """The commit measured, marked "+local changes" when layers/ or functions/ differ from it."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    dirty = git("status", "--porcelain", "--", "layers", "functions")
-    return git("rev-parse", "--short", "HEAD") + (" +local changes" if dirty else "")
 
 
 def print_imports(imports: dict[str, Any], audit: dict[str, Any], first: dict[str, Any]) -> None:

@@ -23,8 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import service_env, services  # noqa: E402
 from load import local_api  # noqa: E402
-from run import service_env, services  # noqa: E402
 
 from aether_local.model_server import Reply  # noqa: E402
 

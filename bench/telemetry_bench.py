@@ -21,8 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import CHAT_PATH, chat_event, load_handler, service_env, services  # noqa: E402
 from l1_handler import timed, writes_replaced  # noqa: E402
-from run import CHAT_PATH, chat_event, load_handler, service_env, services  # noqa: E402
 
 from aether_local.lambda_host import LambdaContext  # noqa: E402
 

@@ -6,63 +6,18 @@
 - Groq: the real groq SDK against a local OpenAI-compatible server each test scripts.
 """
 
-import importlib.util
 import os
-import shutil
-import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from pymongo import MongoClient
 from redis import Redis
-from redis.exceptions import RedisError
 
-from aether.settings import get_settings
-from aether_local.events import http_api_event
-from aether_local.lambda_host import LambdaContext
 from aether_local.model_server import ModelServer
 from aether_local.mongo_server import start_mongo
-
-ROOT = Path(__file__).resolve().parent.parent
-PREFIX = "/api/ai/v4"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(Redis.from_url(url, socket_timeout=0.5).ping())
-    except (RedisError, OSError):
-        return False
-
-
-def start_redis_server(port: int | None = None) -> tuple[subprocess.Popen[str], str]:
-    """A throwaway redis-server (on a free port by default); returns once it accepts connections."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("no Redis answers on 127.0.0.1:6379 and redis-server is not installed")
-    port = port or free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail("redis-server did not start")
-    return process, f"redis://127.0.0.1:{port}/0"
+from tests.helpers import _redis_answers, reset_process, start_redis_server
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +65,7 @@ def environment(mongo_url: str, redis_url: str, model_server: ModelServer) -> It
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    get_settings.cache_clear()
+    reset_process()
     Redis.from_url(redis_url).flushdb()
     yield env
     MongoClient(mongo_url).drop_database(db_name)
@@ -119,7 +74,7 @@ def environment(mongo_url: str, redis_url: str, model_server: ModelServer) -> It
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    get_settings.cache_clear()
+    reset_process()
 
 
 @pytest.fixture(scope="module")
@@ -146,19 +101,18 @@ def indexes(environment: dict[str, str]) -> None:
 
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Change settings for one test: set variables on the returned monkeypatch."""
+    """Change settings for one test: set variables on the returned monkeypatch, then reset_process()."""
     yield monkeypatch
     monkeypatch.undo()
-    get_settings.cache_clear()
+    reset_process()
 
 
 @pytest.fixture
 def model(model_server: ModelServer, redis_url: str) -> ModelServer:
     """The scripted model, with no rate-limit headroom remembered from an earlier test."""
-    import aether.llm.client
 
     model_server.reset()
-    aether.llm.client._rate_limits = None
+    reset_process()
     with Redis.from_url(redis_url) as redis:
         for key in redis.scan_iter("aether:ratelimit:*"):
             redis.delete(key)
@@ -182,65 +136,3 @@ def redis_sync(redis_url: str) -> Iterator[Redis]:
 @pytest.fixture
 def user() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
-
-
-_FUNCTIONS: dict[str, ModuleType] = {}
-
-
-def function(name: str) -> ModuleType:
-    """A function's app module, imported once per test session (a warm execution environment)."""
-    if name not in _FUNCTIONS:
-        spec = importlib.util.spec_from_file_location(
-            f"aether_fn_{name}", ROOT / "functions" / name / "app.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _FUNCTIONS[name] = module
-    return _FUNCTIONS[name]
-
-
-def event(
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    sub: str | None = "user-1",
-    groups: list[str] | None = None,
-    query: str = "",
-    raw_body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    claims = None
-    if sub is not None:
-        claims = {"sub": sub}
-        if groups:
-            claims["cognito:groups"] = f"[{' '.join(groups)}]"
-    if raw_body is None:
-        import json
-
-        raw_body = b"" if body is None else json.dumps(body).encode()
-    return http_api_event(
-        method=method,
-        path=PREFIX + path,
-        query=query,
-        headers={"content-type": "application/json", **(headers or {})},
-        body=raw_body,
-        route_key=f"{method} {PREFIX + path}",
-        path_parameters={},
-        claims=claims,
-    )
-
-
-def invoke_raw(name: str, evt: dict[str, Any], timeout_s: int = 29) -> dict[str, Any]:
-    """Call a function's real Lambda handler; return its response as Lambda would."""
-    return function(name).handler(evt, LambdaContext(name, 1024, timeout_s))
-
-
-def invoke(name: str, evt: dict[str, Any], timeout_s: int = 29) -> tuple[int, Any]:
-    """Call a function's real Lambda handler; return status and decoded JSON body."""
-    import json
-
-    response = function(name).handler(evt, LambdaContext(name, 1024, timeout_s))
-    body = response.get("body") or "null"
-    return response["statusCode"], json.loads(body)

@@ -7,7 +7,7 @@ from typing import Any
 from aether_local.events import http_api_event
 from aether_local.lambda_host import FunctionHost
 from aether_local.template import read_template
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PREFIX = "/api/ai/v4"
 

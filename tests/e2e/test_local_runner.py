@@ -1,71 +1,15 @@
 """`aether-local` end to end: the runner over HTTP, and `invoke` with the sample events."""
 
 import json
-import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, free_port
-
-AETHER_LOCAL = [sys.executable, "-m", "aether_local.cli"]
-
-
-def _env(environment: dict[str, str], **changes: str | None) -> dict[str, str]:
-    env = {**os.environ, **environment}
-    for key, value in changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
-
-
-@contextmanager
-def running_local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`aether-local serve` on free ports: its URL, function URL and dev tokens."""
-    port, stream_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [*AETHER_LOCAL, "serve", "--port", str(port), "--stream-port", str(stream_port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    info: dict[str, str] = {}
-    try:
-        for line in process.stdout:
-            if line.startswith("Dev token (user):"):
-                info["user"] = line.split()[-1]
-            elif line.startswith("Dev token (admin):"):
-                info["admin"] = line.split()[-1]
-            elif line.startswith("Model:"):
-                info["model"] = line
-            elif line.startswith("Function URL (chat, streaming):"):
-                info["stream_url"] = line.split()[-1]
-            elif line.startswith("Listening on "):
-                info["url"] = line.split()[-1]
-                break
-        assert "url" in info, "aether-local serve did not start"
-        yield info
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-@pytest.fixture(scope="module")
-def local_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`aether-local serve` with no Groq key: the offline model answers."""
-    with running_local_api(_env(environment, GROQ_API_KEY=None, GROQ_BASE_URL=None)) as info:
-        yield info
+from tests.helpers import AETHER_LOCAL, ROOT, local_env
 
 
 def _call(api: dict[str, str], method: str, path: str, body: Any = None, token: str | None = None):
@@ -125,7 +69,7 @@ def test_unknown_route_is_404(local_api):
 @pytest.fixture(scope="module")
 def indexed(environment: dict[str, str]) -> None:
     """The indexes in place, as after a deployment (conversation search needs its text index)."""
-    subprocess.run([*AETHER_LOCAL, "indexes"], cwd=ROOT, env=_env(environment), check=True, timeout=60)
+    subprocess.run([*AETHER_LOCAL, "indexes"], cwd=ROOT, env=local_env(environment), check=True, timeout=60)
 
 
 @pytest.mark.parametrize("event_file", sorted(p.name for p in (ROOT / "events").glob("*.json")))
@@ -134,7 +78,7 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, indexed
     result = subprocess.run(
         [*AETHER_LOCAL, "invoke", function, "--event", str(Path("events") / event_file)],
         cwd=ROOT,
-        env=_env(environment),
+        env=local_env(environment),
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,7 +10,7 @@ import pytest
 
 from aether_local.devauth import DevAuth
 from aether_local.model_server import Reply
-from tests.e2e.test_local_runner import _env, running_local_api
+from tests.helpers import local_env, running_local_api
 
 STREAM = "/api/ai/v4/chat/stream"
 
@@ -18,7 +18,7 @@ STREAM = "/api/ai/v4/chat/stream"
 @pytest.fixture(scope="module")
 def scripted_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
     """`aether-local serve` whose model is the tests' scripted model server."""
-    with running_local_api(_env(environment)) as info:
+    with running_local_api(local_env(environment)) as info:
         yield info
 
 

@@ -3,11 +3,9 @@
 import openai
 import pytest
 
-from tests.e2e.test_local_runner import local_api  # noqa: F401 - the running local API
-
 
 @pytest.fixture
-def client(local_api) -> openai.OpenAI:  # noqa: F811
+def client(local_api) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{local_api['url']}/v1", api_key=local_api["user"], max_retries=0)
 
 
@@ -40,7 +38,7 @@ def test_a_stream_gives_the_same_answer_in_chunks_with_usage_last(client):
     assert chunks[-1].usage.completion_tokens > 0
 
 
-def test_errors_have_openai_shapes(client, local_api):  # noqa: F811
+def test_errors_have_openai_shapes(client, local_api):
     with pytest.raises(openai.UnprocessableEntityError) as unknown:
         client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     assert "unknown model 'gpt-9'" in unknown.value.message

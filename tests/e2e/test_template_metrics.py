@@ -20,7 +20,7 @@ from aether.llm.catalog import MODELS, TIERS
 from aether.telemetry import NAMESPACE
 from aether.telemetry.catalog import METRICS
 from aether_local.template import _CfnLoader
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 # One metric as used by the template: where, namespace, name, dimensions (name -> value).
 Use = tuple[str, str, str, dict[str, str]]

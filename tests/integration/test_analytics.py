@@ -9,14 +9,12 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient, monitoring
 
-import aether.cache
 from aether import clients
 from aether.cache.tiered import TieredCache
 from aether.llm.catalog import MODELS, TIERS
-from aether.settings import get_settings
 from aether.store.usage import UsageRecord
 from aether_local.model_server import Reply
-from tests.conftest import event, function, invoke
+from tests.helpers import event, function, invoke, reset_process
 
 SMALL, LARGE = TIERS["small"][0], TIERS["large"][0]
 
@@ -282,15 +280,14 @@ def aggregates(settings_env: pytest.MonkeyPatch, mongo_url: str) -> Iterator[Usa
     every lookup, as another environment does once the version TTL has passed.
     """
     settings_env.setenv("CACHE_VERSION_TTL_MS", "0")
-    get_settings.cache_clear()
-    aether.cache._cache = None
+    reset_process()
     function("analytics")  # the environment's event loop exists before the client is made
     counter = UsageAggregates()
     client: AsyncMongoClient = AsyncMongoClient(mongo_url, event_listeners=[counter])
     settings_env.setattr(clients, "_mongo", client)
     yield counter
     asyncio.get_event_loop().run_until_complete(client.close())
-    aether.cache._cache = None
+    reset_process()
 
 
 def test_cached_until_the_users_usage_changes(model, db, redis_sync, user, aggregates):

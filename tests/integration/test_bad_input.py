@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from aether.settings import get_settings
-from tests.conftest import event, invoke
+from tests.helpers import event, invoke, reset_process
 
 QUESTION = {"role": "user", "content": "How do I paginate a FastAPI endpoint?"}
 
@@ -35,7 +35,7 @@ def aether_error(status_and_body: tuple[int, Any]) -> tuple[int, dict[str, str]]
 def configure(settings_env: pytest.MonkeyPatch, **values: str) -> None:
     for name, value in values.items():
         settings_env.setenv(name, value)
-    get_settings.cache_clear()
+    reset_process()
 
 
 def nested(depth: int) -> Any:

@@ -7,7 +7,7 @@ from pymongo import monitoring
 from redis import Redis
 
 from aether import clients
-from tests.conftest import event, function, invoke
+from tests.helpers import event, function, invoke
 
 
 class ConnectionCounter(monitoring.ConnectionPoolListener):

@@ -15,7 +15,7 @@ from pymongo import AsyncMongoClient, monitoring
 
 from aether import clients
 from aether_local.model_server import Reply
-from tests.conftest import event, function, invoke
+from tests.helpers import event, function, invoke
 
 pytestmark = pytest.mark.usefixtures("indexes")
 

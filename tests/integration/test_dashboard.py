@@ -9,12 +9,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import aether.cache
 from aether import clients
-from aether.settings import get_settings
 from aether_local.lambda_host import LambdaContext
 from aether_local.model_server import Reply
-from tests.conftest import event, function, invoke
+from tests.helpers import event, function, invoke, reset_process
 
 ADMIN = ["aether-admins"]
 
@@ -61,7 +59,7 @@ def test_bad_parameters_are_422(query):
 def test_alert_rules_are_configurable_and_deduplicated(model, user, settings_env):
     rules = [{"name": "slow", "figure": "route_p95_ms", "above": 0.0001, "severity": "critical"}]
     settings_env.setenv("ALERT_RULES", json.dumps(rules))
-    get_settings.cache_clear()
+    reset_process()
     invoke("chat", event("POST", "/chat/quick", {"message": "alert me"}, sub=user))
     invoke("chat", event("POST", "/chat/quick", {"message": "alert me too"}, sub=user))
     _, body = dashboard()
@@ -164,12 +162,11 @@ def mongo_down(settings_env):
     function("dashboard")
     loop = asyncio.get_event_loop()
     loop.run_until_complete(clients.close_all())
-    aether.cache._cache = None
     settings_env.setenv("MONGO_URL", f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500")
-    get_settings.cache_clear()
+    reset_process()
     yield
     loop.run_until_complete(clients.close_all())
-    aether.cache._cache = None
+    reset_process()
 
 
 def test_health_is_503_when_mongodb_is_down(mongo_down):

@@ -26,7 +26,7 @@ from schemathesis.generation.case import Case
 from aether_local.events import http_api_event
 from aether_local.lambda_host import LambdaContext
 from aether_local.model_server import ModelServer
-from tests.conftest import function
+from tests.helpers import function
 
 FUNCTIONS = ("chat", "multi_agent", "analytics", "dashboard")
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 6}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import event, invoke
+from tests.helpers import event, invoke, reset_process
 
 
 def _error(status_and_body):
@@ -32,9 +32,8 @@ def test_invalid_chat_input_is_422_with_a_clear_message(model, payload, fragment
 
 def test_oversized_message_names_the_configured_limit(model, settings_env):
     settings_env.setenv("MAX_MESSAGE_CHARS", "100")
-    from aether.settings import get_settings
 
-    get_settings.cache_clear()
+    reset_process()
     status, error = _error(invoke("chat", event("POST", "/chat/optimized", {"message": "x" * 101})))
     assert status == 422
     assert "101 characters long; the limit is 100" in error["message"]

@@ -8,7 +8,7 @@ import uuid
 from pymongo import MongoClient
 
 from aether.store.indexes import INDEXES
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def run_indexes(mongo_url: str, db_name: str) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from aether_local.events import http_api_event
 from aether_local.model_server import Reply
 from aether_local.template import Route, read_template
-from tests.conftest import ROOT, event, invoke
+from tests.helpers import ROOT, event, invoke
 
 pytestmark = pytest.mark.usefixtures("indexes")  # search needs the text index
 

@@ -10,10 +10,9 @@ from aether.agents.router import route
 from aether.cache.redis_tier import RedisTier
 from aether.llm.catalog import TIERS
 from aether.llm.ratelimits import RateLimits
-from aether.settings import Settings, get_settings
+from aether.settings import Settings
 from aether_local.model_server import Reply
-from tests.conftest import event, invoke
-from tests.integration.test_tiered_cache import run
+from tests.helpers import event, invoke, reset_process, run
 
 SMALL = TIERS["small"]
 NEAR_LIMIT = {
@@ -29,7 +28,7 @@ NEAR_LIMIT = {
 @pytest.fixture
 def fast_backoff(settings_env):
     settings_env.setenv("LLM_BACKOFF_BASE_MS", "1")
-    get_settings.cache_clear()
+    reset_process()
 
 
 def ask(user: str, message: str, **extra: object) -> tuple[int, dict]:

@@ -22,17 +22,22 @@ from bson import ObjectId, json_util
 from pymongo import MongoClient
 from redis import Redis
 
-import aether.cache
-import aether.store.outbox
 from aether import clients
-from aether.settings import get_settings
 from aether.store import conversations, usage
 from aether.store.outbox import OUTBOX_KEY, Outbox
 from aether.telemetry import logger
 from aether_local.model_server import Reply
 from aether_local.mongo_server import start_mongo
-from tests.conftest import event, free_port, function, invoke, invoke_raw
-from tests.integration.test_chat_stream import events_of
+from tests.helpers import (
+    event,
+    events_of,
+    free_port,
+    function,
+    invoke,
+    invoke_raw,
+    new_environment,
+    reset_process,
+)
 
 BATCH = 5
 
@@ -74,8 +79,7 @@ def fresh_clients() -> None:
     """Drop the environment's clients, cache and outbox state; the next use reads the settings."""
     function("chat")  # the environment's event loop exists before clients are dropped
     in_environment(clients.close_all())
-    aether.cache._cache = None
-    get_settings.cache_clear()
+    reset_process()
 
 
 @pytest.fixture
@@ -89,10 +93,10 @@ def own_mongo(settings_env: pytest.MonkeyPatch, redis_sync: Redis) -> Iterator[O
     settings_env.setenv("REDIS_TIMEOUT_MS", "2000")  # a busy test machine must not look like a Redis fault
     redis_sync.delete(OUTBOX_KEY)
     fresh_clients()
-    aether.store.outbox._outbox = None
+    new_environment()
     yield mongo
     fresh_clients()
-    aether.store.outbox._outbox = None
+    new_environment()
     redis_sync.delete(OUTBOX_KEY)
     if mongo.client is not None:
         mongo.client.close()
@@ -188,7 +192,7 @@ def test_a_normal_request_looks_at_the_outbox_only_when_due(
     from redis.asyncio.connection import AbstractConnection
 
     settings_env.setenv("USAGE_OUTBOX_CHECK_MS", "3600000")
-    get_settings.cache_clear()
+    reset_process()
     looks: list[int] = []
     original = AbstractConnection.send_packed_command
 

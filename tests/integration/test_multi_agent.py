@@ -7,9 +7,8 @@ import pytest
 
 from aether.agents.catalog import AGENTS
 from aether.services.multi_agent import SYNTHESIS_PROMPT
-from aether.settings import get_settings
 from aether_local.model_server import Reply
-from tests.conftest import event, invoke
+from tests.helpers import event, invoke, reset_process
 
 QUESTION = "Plan a small SaaS launch: architecture, UI and tests"
 
@@ -39,7 +38,7 @@ def ask(user: str, **body: Any) -> tuple[int, Any]:
 def fast(settings_env):
     settings_env.setenv("LLM_BACKOFF_BASE_MS", "1")
     settings_env.setenv("MULTI_AGENT_TIMEOUT_MS", "400")
-    get_settings.cache_clear()
+    reset_process()
 
 
 def test_given_agents_answer_in_parallel_then_one_synthesis_with_totals(model, db, user):

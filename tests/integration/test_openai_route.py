@@ -2,8 +2,8 @@
 
 from aether.agents.router import route
 from aether_local.model_server import Reply
-from tests.conftest import event as api_event
-from tests.conftest import invoke
+from tests.helpers import event as api_event
+from tests.helpers import invoke
 
 
 def v1(body: dict, sub: str) -> dict:

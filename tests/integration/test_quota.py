@@ -9,15 +9,14 @@ from aether.core import Invocation
 from aether.errors import TooManyRequests
 from aether.http.auth import Principal, principal_from_claims
 from aether.services.chat import ChatRequest, chat
-from aether.settings import get_settings
 from aether_local.model_server import Reply
-from tests.conftest import event, function, invoke, invoke_raw
+from tests.helpers import event, function, invoke, invoke_raw, reset_process
 
 
 def use_plans(settings_env, default: str, **plans: dict) -> None:
     settings_env.setenv("PLANS", json.dumps(plans))
     settings_env.setenv("DEFAULT_PLAN", default)
-    get_settings.cache_clear()
+    reset_process()
 
 
 def test_past_the_rate_a_429_says_which_limit_and_when_to_retry(settings_env, model, user):

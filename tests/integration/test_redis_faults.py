@@ -13,10 +13,9 @@ from redis.asyncio import Redis
 import aether.cache
 from aether import clients
 from aether.cache.tiered import TieredCache
-from aether.settings import Settings, get_settings
+from aether.settings import Settings
 from aether.telemetry import flush_metrics
-from tests.conftest import event, function, invoke, start_redis_server
-from tests.integration.test_tiered_cache import run
+from tests.helpers import event, function, invoke, reset_process, run, start_redis_server
 
 
 def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(caplog, capfd):
@@ -81,12 +80,11 @@ def black_hole_redis(settings_env: pytest.MonkeyPatch) -> Iterator[None]:
     function("chat")  # the environment's event loop exists before clients are dropped
     loop = asyncio.get_event_loop()
     loop.run_until_complete(clients.close_all())
-    aether.cache._cache = None
     settings_env.setenv("REDIS_URL", f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
-    get_settings.cache_clear()
+    reset_process()
     yield
     loop.run_until_complete(clients.close_all())
-    aether.cache._cache = None
+    reset_process()
     listener.close()
 
 

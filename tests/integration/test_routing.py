@@ -10,10 +10,8 @@ import pytest
 import aether.agents.router
 from aether.llm.catalog import TIERS
 from aether.services.routing import ESCALATION_PROMPT, ESCALATION_TOKENS
-from aether.settings import get_settings
 from aether_local.model_server import Reply
-from tests.conftest import event, invoke
-from tests.unit.test_router import made_weights
+from tests.helpers import event, invoke, made_weights, reset_process
 
 
 @pytest.fixture
@@ -45,7 +43,7 @@ def test_escalation_asks_the_small_model_once_per_message_and_charges_it(
     model, weights, db, user, settings_env
 ):
     settings_env.setenv("ROUTER_ESCALATION_MS", "5000")
-    get_settings.cache_clear()
+    reset_process()
     model.script(
         Reply(content="Quinn.", prompt_tokens=40, completion_tokens=2), Reply(content="Test the edges.")
     )
@@ -66,7 +64,7 @@ def test_escalation_asks_the_small_model_once_per_message_and_charges_it(
 
 def test_an_escalation_that_fails_leaves_the_default_agent(model, weights, db, user, settings_env):
     settings_env.setenv("ROUTER_ESCALATION_MS", "5000")
-    get_settings.cache_clear()
+    reset_process()
     model.script(Reply(content="no idea, sorry"), Reply(content="Answer."))  # no agent's name
     answer = ask(user, {"message": "hmm?"})
     assert answer["routing"]["agent_reason"] == "low confidence"

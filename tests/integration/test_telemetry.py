@@ -6,7 +6,7 @@ import json
 from aether.telemetry import logger
 from aether.telemetry.catalog import METRICS
 from aether_local.model_server import Reply
-from tests.conftest import event, invoke
+from tests.helpers import event, invoke, reset_process
 
 
 def emf_documents(output: str) -> list[dict]:
@@ -52,9 +52,8 @@ def test_a_chat_request_emits_route_model_cache_and_environment_metrics(model, u
 
 def test_a_failed_request_counts_an_error_and_logs_with_the_request_id(model, user, capfd, settings_env):
     settings_env.setenv("LLM_MAX_ATTEMPTS", "1")
-    from aether.settings import get_settings
 
-    get_settings.cache_clear()
+    reset_process()
     capfd.readouterr()
     model.script(Reply(status=500), Reply(status=500))
     evt = event("POST", "/chat/quick", {"message": "fail"}, sub=user)

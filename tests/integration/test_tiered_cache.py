@@ -2,8 +2,6 @@
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -12,16 +10,7 @@ from redis.asyncio import Redis
 
 from aether.cache.tiered import TieredCache
 from aether.settings import Settings
-
-
-def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
-    """Run async test code on its own loop and thread (the handlers own the main thread's loop)."""
-
-    async def main() -> Any:
-        return await coro_fn()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, main()).result()
+from tests.helpers import run
 
 
 class Environment:

@@ -4,7 +4,7 @@ import re
 from dataclasses import fields
 
 from aether.settings import Settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 def test_every_setting_is_in_the_readme_table():

@@ -15,10 +15,9 @@ from aws_lambda_powertools.utilities.parameters import base as powertools_parame
 from moto import mock_aws
 
 from aether import clients
-from aether.settings import get_settings
 from aether.telemetry import logger
 from aether_local.model_server import ModelServer, Reply
-from tests.conftest import event, free_port, function, invoke, invoke_raw
+from tests.helpers import event, free_port, function, invoke, invoke_raw, reset_process
 
 STORES = ["secretsmanager", "ssm"]
 READ = {"secretsmanager": "secrets-manager.GetSecretValue", "ssm": "ssm.GetParameter"}
@@ -73,7 +72,7 @@ def use_secrets(env: pytest.MonkeyPatch, mongo_arn: str, groq_arn: str) -> None:
     env.setenv("GROQ_API_KEY", "")
     env.setenv("MONGO_URL_SECRET_ARN", mongo_arn)
     env.setenv("GROQ_API_KEY_SECRET_ARN", groq_arn)
-    get_settings.cache_clear()
+    reset_process()
 
 
 def advance_powertools_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:

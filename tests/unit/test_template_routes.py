@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from aether_local.template import read_template
-from tests.conftest import ROOT, function
+from tests.helpers import ROOT, function
 
 EXPECTED = {
     ("POST", "/api/ai/v4/chat/optimized"): "chat",

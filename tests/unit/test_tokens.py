@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from aether.http.tokens import verified_claims
-from aether.settings import get_settings
+from tests.helpers import reset_process
 
 ISSUER = "https://issuer.example"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -46,7 +46,7 @@ def configured(settings_env, jwks_url):
     settings_env.setenv("JWT_ISSUER", ISSUER)
     settings_env.setenv("JWT_AUDIENCE", "web-client, mobile-client")
     settings_env.setenv("JWT_JWKS_URL", jwks_url)
-    get_settings.cache_clear()
+    reset_process()
 
 
 def token(key: Any = KEY, **claims: Any) -> str:
@@ -91,7 +91,7 @@ def test_no_token_a_malformed_one_or_no_issuer_configured_gives_nothing(configur
     assert check(token()) is None  # no scheme
     assert check("Bearer not.a.jwt") is None
     settings_env.setenv("JWT_ISSUER", "")
-    get_settings.cache_clear()
+    reset_process()
     assert check(f"Bearer {token()}") is None
 
 

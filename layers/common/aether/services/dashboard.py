@@ -10,6 +10,7 @@ from typing import Any
 from aether.errors import UpstreamError
 from aether.llm.catalog import MODELS
 from aether.services.dashboard_cloudwatch import cloudwatch_view
+from aether.services.dashboard_figures import availability, cache_figures, route_figures
 from aether.services.dashboard_html import render as render_html
 from aether.settings import get_settings
 from aether.store import usage
@@ -28,6 +29,49 @@ def _percentiles(counts: dict[int, int]) -> dict[str, float | None]:
 
 def view_from_totals(totals: dict[str, float]) -> dict[str, Any]:
     """Turn a merged window (field -> total) into the dashboard's figures."""
+    buckets = _buckets(totals)
+
+    def total(name: str) -> float:
+        return totals.get(name, 0.0)
+
+    routes = {
+        route: route_figures(
+            _percentiles(counts),
+            total(f"route|{route}|n"),
+            total(f"route|{route}|5xx"),
+            total(f"route|{route}|4xx"),
+        )
+        for (kind, route), counts in buckets.items()
+        if kind == "route"
+    }
+    models = {
+        model: {
+            **_percentiles(counts),
+            "tier": MODELS[model].tier if model in MODELS else None,
+            "calls": sum(counts.values()),
+            "tokens_in": int(total(f"model|{model}|TokensIn")),
+            "tokens_out": int(total(f"model|{model}|TokensOut")),
+            "cost_usd": round(total(f"model|{model}|CostUSD"), 6),
+        }
+        for (kind, model), counts in buckets.items()
+        if kind == "model"
+    }
+    tiers = {
+        t: cache_figures(total(f"tier|{t}|TierHits"), total(f"tier|{t}|TierMisses"))
+        for t in ("l1", "l2", "l3")
+    }
+    return {
+        "routes": routes,
+        "models": models,
+        "cache": {**cache_figures(total("cache|CacheHit"), total("cache|CacheMiss")), "tiers": tiers},
+        "database": _percentiles(buckets.get(("db", "mongodb"), {})),
+        "functions": _functions(totals),
+        "availability": availability(routes),
+    }
+
+
+def _buckets(totals: dict[str, float]) -> dict[tuple[str, str], dict[int, int]]:
+    """The latency histograms of the window: (route or model, name) or (db, mongodb) -> bucket counts."""
     buckets: defaultdict[tuple[str, str], dict[int, int]] = defaultdict(dict)
     for name, value in totals.items():
         match = _BUCKET.match(name)
@@ -37,70 +81,21 @@ def view_from_totals(totals: dict[str, float]) -> dict[str, Any]:
             buckets[("db", "mongodb")][int(match.group(4))] = int(value)
         else:
             buckets[(match.group(1), match.group(2))][int(match.group(3))] = int(value)
+    return buckets
 
-    def total(name: str) -> float:
-        return totals.get(name, 0.0)
 
-    routes = {}
-    for (kind, route), counts in buckets.items():
-        if kind != "route":
-            continue
-        count = total(f"route|{route}|n")
-        errors = total(f"route|{route}|5xx")
-        routes[route] = {
-            **_percentiles(counts),
-            "count": int(count),
-            "errors_5xx": int(errors),
-            "errors_4xx": int(total(f"route|{route}|4xx")),
-            "error_rate": round(errors / count, 4) if count else 0.0,
-        }
-    models = {}
-    for (kind, model), counts in buckets.items():
-        if kind != "model":
-            continue
-        models[model] = {
-            **_percentiles(counts),
-            "tier": MODELS[model].tier if model in MODELS else None,
-            "calls": sum(counts.values()),
-            "tokens_in": int(total(f"model|{model}|TokensIn")),
-            "tokens_out": int(total(f"model|{model}|TokensOut")),
-            "cost_usd": round(total(f"model|{model}|CostUSD"), 6),
-        }
-    hits, misses = total("cache|CacheHit"), total("cache|CacheMiss")
-    tiers = {}
-    for tier in ("l1", "l2", "l3"):
-        tier_hits, tier_misses = total(f"tier|{tier}|TierHits"), total(f"tier|{tier}|TierMisses")
-        looked = tier_hits + tier_misses
-        tiers[tier] = {
-            "hits": int(tier_hits),
-            "misses": int(tier_misses),
-            "hit_rate": round(tier_hits / looked, 4) if looked else None,
-        }
+def _functions(totals: dict[str, float]) -> dict[str, dict[str, Any]]:
     functions = {}
     for name in sorted({key.split("|")[1] for key in totals if key.startswith("svc|")}):
-        used, limit = total(f"svc|{name}|mem_mb"), total(f"svc|{name}|mem_limit_mb")
+        used, limit = totals.get(f"svc|{name}|mem_mb", 0.0), totals.get(f"svc|{name}|mem_limit_mb", 0.0)
         functions[name] = {
-            "invocations": int(total(f"svc|{name}|n")),
-            "cold_starts": int(total(f"svc|{name}|cold")),
+            "invocations": int(totals.get(f"svc|{name}|n", 0.0)),
+            "cold_starts": int(totals.get(f"svc|{name}|cold", 0.0)),
             "memory_used_mb": used,
             "memory_limit_mb": limit,
             "memory_utilization": round(used / limit, 4) if limit else None,
         }
-    requests = sum(int(r["count"] or 0) for r in routes.values())
-    failures = sum(int(r["errors_5xx"] or 0) for r in routes.values())
-    return {
-        "routes": routes,
-        "models": models,
-        "cache": {
-            "hits": int(hits),
-            "misses": int(misses),
-            "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
-            "tiers": tiers,
-        },
-        "database": _percentiles(buckets.get(("db", "mongodb"), {})),
-        "functions": functions,
-        "availability": round(1 - failures / requests, 6) if requests else None,
-    }
+    return functions
 
 
 async def dashboard(window_minutes: int, source: str = "redis") -> dict[str, Any]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aether.llm.catalog import MODELS
+from aether.services.dashboard_figures import availability, cache_figures, route_figures
 from aether.telemetry import NAMESPACE, logger
 
 __all__ = ["ROUTES", "SERVICES", "cloudwatch_view"]
@@ -65,22 +66,7 @@ def cloudwatch_view(window_minutes: int, client: Any | None = None) -> dict[str,
         client = boto3.client("cloudwatch")
     end = datetime.now(UTC) + timedelta(minutes=1)  # EndTime is exclusive: keep the current minute
     start = end - timedelta(minutes=window_minutes + 1)
-    period = window_minutes * 60
-    sums: list[dict[str, Any]] = []
-    percentiles: list[dict[str, Any]] = []
-    for i, (service, route) in enumerate(ROUTES):
-        for metric, stat in (("Requests", "Sum"), ("Errors5xx", "Sum"), ("Errors4xx", "Sum")):
-            sums.append(_query(f"r{i}_{metric.lower()}", metric, stat, period, service=service, route=route))
-        for q in (50, 95, 99):
-            percentiles.append(_query(f"r{i}_p{q}", "Latency", f"p{q}", period, service=service, route=route))
-    models = list(MODELS)
-    for i, model in enumerate(models):
-        for metric in ("TokensIn", "TokensOut", "CostUSD"):
-            sums.append(_query(f"m{i}_{metric.lower()}", metric, "Sum", period, service="chat", model=model))
-        sums.append(_query(f"m{i}_calls", "ModelLatency", "SampleCount", period, service="chat", model=model))
-        percentiles.append(_query(f"m{i}_p95", "ModelLatency", "p95", period, service="chat", model=model))
-    sums.append(_query("cache_hit", "CacheHit", "Sum", period, service="chat"))
-    sums.append(_query("cache_miss", "CacheMiss", "Sum", period, service="chat"))
+    sums, percentiles = _queries(window_minutes * 60)
     values = _fetch(client, sums, start, end)
     try:
         values |= _fetch(client, percentiles, start, end, combine=max)
@@ -88,45 +74,54 @@ def cloudwatch_view(window_minutes: int, client: Any | None = None) -> dict[str,
     except Exception as exc:  # the store could not compute percentiles: keep the counts
         logger.warning("percentiles unavailable from CloudWatch", extra={"error": type(exc).__name__})
         have_percentiles = False
+    return {**_view(values, have_percentiles), "percentiles_available": have_percentiles}
 
+
+def _queries(period: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """GetMetricData queries: the sums and counts, and the percentiles (asked apart: they may fail)."""
+    sums: list[dict[str, Any]] = []
+    percentiles: list[dict[str, Any]] = []
+    for i, (service, route) in enumerate(ROUTES):
+        for metric, stat in (("Requests", "Sum"), ("Errors5xx", "Sum"), ("Errors4xx", "Sum")):
+            sums.append(_query(f"r{i}_{metric.lower()}", metric, stat, period, service=service, route=route))
+        for q in (50, 95, 99):
+            percentiles.append(_query(f"r{i}_p{q}", "Latency", f"p{q}", period, service=service, route=route))
+    for i, model in enumerate(MODELS):
+        for metric in ("TokensIn", "TokensOut", "CostUSD"):
+            sums.append(_query(f"m{i}_{metric.lower()}", metric, "Sum", period, service="chat", model=model))
+        sums.append(_query(f"m{i}_calls", "ModelLatency", "SampleCount", period, service="chat", model=model))
+        percentiles.append(_query(f"m{i}_p95", "ModelLatency", "p95", period, service="chat", model=model))
+    sums.append(_query("cache_hit", "CacheHit", "Sum", period, service="chat"))
+    sums.append(_query("cache_miss", "CacheMiss", "Sum", period, service="chat"))
+    return sums, percentiles
+
+
+def _view(values: dict[str, float], have_percentiles: bool) -> dict[str, Any]:
     def pct(key: str) -> float | None:
         return values.get(key) if have_percentiles else None
 
-    routes = {}
-    for i, (_, route) in enumerate(ROUTES):
-        count = values.get(f"r{i}_requests", 0.0)
-        errors = values.get(f"r{i}_errors5xx", 0.0)
-        routes[route] = {
-            "p50_ms": pct(f"r{i}_p50"),
-            "p95_ms": pct(f"r{i}_p95"),
-            "p99_ms": pct(f"r{i}_p99"),
-            "count": int(count),
-            "errors_5xx": int(errors),
-            "errors_4xx": int(values.get(f"r{i}_errors4xx", 0.0)),
-            "error_rate": round(errors / count, 4) if count else 0.0,
-        }
-    model_view = {
+    def value(key: str) -> float:
+        return values.get(key, 0.0)
+
+    routes = {
+        route: route_figures(
+            {f"p{q}_ms": pct(f"r{i}_p{q}") for q in (50, 95, 99)},
+            value(f"r{i}_requests"),
+            value(f"r{i}_errors5xx"),
+            value(f"r{i}_errors4xx"),
+        )
+        for i, (_, route) in enumerate(ROUTES)
+    }
+    models = {
         model: {
             "p95_ms": pct(f"m{i}_p95"),
             "tier": MODELS[model].tier,
-            "calls": int(values.get(f"m{i}_calls", 0.0)),
-            "tokens_in": int(values.get(f"m{i}_tokensin", 0.0)),
-            "tokens_out": int(values.get(f"m{i}_tokensout", 0.0)),
-            "cost_usd": round(values.get(f"m{i}_costusd", 0.0), 6),
+            "calls": int(value(f"m{i}_calls")),
+            "tokens_in": int(value(f"m{i}_tokensin")),
+            "tokens_out": int(value(f"m{i}_tokensout")),
+            "cost_usd": round(value(f"m{i}_costusd"), 6),
         }
-        for i, model in enumerate(models)
+        for i, model in enumerate(MODELS)
     }
-    hits, misses = values.get("cache_hit", 0.0), values.get("cache_miss", 0.0)
-    requests = sum(int(r["count"] or 0) for r in routes.values())
-    failures = sum(int(r["errors_5xx"] or 0) for r in routes.values())
-    return {
-        "routes": routes,
-        "models": model_view,
-        "cache": {
-            "hits": int(hits),
-            "misses": int(misses),
-            "hit_rate": round(hits / (hits + misses), 4) if hits + misses else None,
-        },
-        "availability": round(1 - failures / requests, 6) if requests else None,
-        "percentiles_available": have_percentiles,
-    }
+    cache = cache_figures(value("cache_hit"), value("cache_miss"))
+    return {"routes": routes, "models": models, "cache": cache, "availability": availability(routes)}

@@ -36,21 +36,24 @@ def _card(title: str, body: str) -> str:
     return f'<div class="card"><h2>{escape(title)}</h2>{body}</div>'
 
 
-def render(view: dict[str, Any]) -> str:
-    routes = view["routes"]
+def _lists(view: dict[str, Any]) -> tuple[str, str, str]:
+    """The routes table's rows, the alerts and the recommendations as HTML list items."""
     route_rows = "".join(
         f"<tr><td>{escape(name)}</td><td>{r['count']}</td><td>{r['p50_ms']}</td><td>{r['p95_ms']}</td>"
         f"<td>{r['p99_ms']}</td><td>{r['error_rate']:.2%}</td></tr>"
-        for name, r in sorted(routes.items())
+        for name, r in sorted(view["routes"].items())
     )
-    alerts = (
-        "".join(
-            f'<li class="{a["severity"]}">{escape(a["severity"])}: {escape(a["message"])}</li>'
-            for a in view["alerts"]
-        )
-        or "<li>none</li>"
+    alerts = "".join(
+        f'<li class="{a["severity"]}">{escape(a["severity"])}: {escape(a["message"])}</li>'
+        for a in view["alerts"]
     )
-    advice = "".join(f"<li>{escape(text)}</li>" for text in view["recommendations"]) or "<li>none</li>"
+    advice = "".join(f"<li>{escape(text)}</li>" for text in view["recommendations"])
+    return route_rows, alerts or "<li>none</li>", advice or "<li>none</li>"
+
+
+def render(view: dict[str, Any]) -> str:
+    routes = view["routes"]
+    route_rows, alerts, advice = _lists(view)
     business = view["business"]
     cards = [
         _card(
