@@ -86,13 +86,13 @@ class Head:
     routing: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answer:
     head: Head
     completion: Completion
     cache_tier: str | None  # the tier that answered; None: the model did
     latency_ms: float
-    stored: bool | None  # the turn is saved; None: the route keeps no conversation
+    stored: bool | None  # the turn is saved (set by _finish); None: the route keeps no conversation
 
     @property
     def cost_usd(self) -> float:
@@ -289,7 +289,8 @@ async def _finish(
         await asyncio.gather(*writes)
         return result
     saved, *_ = await asyncio.gather(conversations.save_turn(_turn(q, result, asked_at)), *writes)
-    return replace(result, stored=bool(saved))
+    result.stored = bool(saved)
+    return result
 
 
 def _turn(q: Question, result: Answer, asked_at: datetime) -> conversations.Turn:
