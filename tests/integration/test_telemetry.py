@@ -2,7 +2,9 @@
 
 import io
 import json
+import uuid
 
+from aether.http.telemetry import UNMATCHED
 from aether.telemetry import logger
 from aether.telemetry.catalog import METRICS
 from aether_local.model_server import Reply
@@ -73,3 +75,23 @@ def test_a_failed_request_counts_an_error_and_logs_with_the_request_id(model, us
     failure = next(log for log in logs if log["message"] == "request failed")
     assert failure["correlation_id"] == evt["requestContext"]["requestId"]
     assert failure["service"] == "chat"
+
+
+def test_route_labels_come_from_matched_routes_only(redis_sync, capfd):
+    # Given a thousand requests for paths no route has, with and without a caller
+    capfd.readouterr()
+    for i in range(1000):
+        evt = event("GET", f"/nothing-here/{uuid.uuid4().hex}", sub=None if i % 2 else "someone")
+        evt["routeKey"] = evt["requestContext"]["routeKey"] = "$default"  # API Gateway's catch-all
+        status, _ = invoke("chat", evt)
+        assert status == 404
+    # Then every one of them is counted under one label, in the metrics and in the live minutes
+    found = metrics_of(emf_documents(capfd.readouterr().out))
+    assert {dims["route"] for dims, _ in found["Requests"]} == {UNMATCHED}
+    live = {
+        field.split(b"|")[1]
+        for key in redis_sync.scan_iter("aether:live:*")
+        for field in redis_sync.hkeys(key)
+        if field.startswith(b"route|")
+    }
+    assert not any(b"nothing-here" in label for label in live)

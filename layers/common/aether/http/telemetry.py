@@ -2,7 +2,7 @@
 
 import time
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,17 +12,21 @@ from aether.telemetry import count, flush_metrics, observe, take_users_with_usag
 if TYPE_CHECKING:
     import psutil
 
-__all__ = ["API_PREFIX", "RequestTelemetry", "route_of"]
+__all__ = ["API_PREFIX", "UNMATCHED", "RequestTelemetry", "route_of"]
 
 API_PREFIX = "/api/ai/v4/"
 _cold = True
 
 
+UNMATCHED = "unmatched"
+
+
 def route_of(scope: Scope) -> str:
-    """The route as a low-cardinality label: the template's path without the API prefix."""
-    event: dict[str, Any] = scope.get("aws.event") or {}
-    route_key = event.get("routeKey") or f"{scope.get('method', '')} {scope.get('path', '')}"
-    return route_key.split(" ", 1)[-1].removeprefix(API_PREFIX)
+    """The route as a low-cardinality label: the path template of the route that matched, without
+    the API prefix; any request no route matched (an unknown path, a wrong method) is `unmatched`,
+    so the labels are at most the routes + 1, whatever paths callers send."""
+    path = getattr(scope.get("route"), "path", None)
+    return path.removeprefix(API_PREFIX) if isinstance(path, str) else UNMATCHED
 
 
 @cache
