@@ -25,6 +25,7 @@ import aether.cache
 import aether.idempotency
 import aether.llm.client
 import aether.quota
+import aether.services.health
 import aether.store.outbox
 from aether.agents.catalog import AGENTS
 from aether.agents.features import FEATURES_VERSION, features
@@ -141,6 +142,7 @@ def reset_process() -> None:
     aether.llm.client._rate_limits = None
     aether.quota._redis.cache_clear()
     aether.idempotency._redis.cache_clear()
+    aether.services.health._last = None  # the health checks' last result
 
 
 def new_environment() -> None:

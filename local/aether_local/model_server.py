@@ -52,6 +52,7 @@ class ModelServer:
     def __init__(self, label: str = "offline model") -> None:
         self.label = label
         self.requests: list[dict[str, Any]] = []
+        self.model_lists = 0  # GET /models: the health check's call
         self._script: deque[Reply] = deque()
         self.responder: Callable[[dict[str, Any]], Reply | None] | None = None
         self._lock = threading.Lock()
@@ -83,6 +84,7 @@ class ModelServer:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.model_lists = 0
             self.responder = None
 
     def _next(self, body: dict[str, Any]) -> Reply:
@@ -145,6 +147,8 @@ class ModelServer:
                     "object": "list",
                     "data": [{"id": "local", "object": "model", "owned_by": server.label}],
                 }
+                with server._lock:
+                    server.model_lists += 1
                 self._send(200, {}, json.dumps(models).encode())
 
             def do_POST(self) -> None:

@@ -140,6 +140,7 @@ def test_cloudwatch_percentiles_take_the_worst_datapoint_and_counts_add_up():
 
 
 def test_health_is_minimal_without_auth_and_detailed_for_admins(model):
+    reset_process()  # no result kept from an earlier test
     status, body = invoke("dashboard", event("GET", "/health/detailed", sub=None))
     assert (status, body) == (200, {"status": "healthy"})
     status, body = invoke("dashboard", event("GET", "/health/detailed", sub="ops", groups=ADMIN))
@@ -152,6 +153,25 @@ def test_health_is_minimal_without_auth_and_detailed_for_admins(model):
     assert all(check["latency_ms"] >= 0 for check in body["checks"].values())
     status, body = invoke("dashboard", event("GET", "/health/detailed", sub="someone"))
     assert set(body) == {"status"}  # a signed-in non-admin sees the minimal answer
+
+
+def test_health_calls_the_model_provider_at_most_once_per_interval(model, settings_env):
+    # Given checks kept for an hour
+    settings_env.setenv("HEALTH_CHECK_INTERVAL_S", "3600")
+    reset_process()
+    # When the route is asked ten times without a token, and once by an admin
+    answers = [invoke("dashboard", event("GET", "/health/detailed", sub=None)) for _ in range(10)]
+    status, admin = invoke("dashboard", event("GET", "/health/detailed", sub="ops", groups=ADMIN))
+    # Then the provider was called once, and every answer came from that one check
+    assert model.model_lists == 1
+    assert all(answer == (200, {"status": "healthy"}) for answer in answers)
+    assert status == 200 and admin["checked_s_ago"] >= 0
+    # And with checks kept for no time, each request checks again
+    settings_env.setenv("HEALTH_CHECK_INTERVAL_S", "0")
+    reset_process()
+    for _ in range(3):
+        invoke("dashboard", event("GET", "/health/detailed", sub=None))
+    assert model.model_lists == 4
 
 
 @pytest.fixture

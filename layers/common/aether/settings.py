@@ -81,6 +81,8 @@ class Settings:
     multi_agent_timeout_ms: int = 15_000
     multi_agent_synthesis_reserve_ms: int = 8_000
 
+    health_check_interval_s: int = 30  # the health route's checks run at most this often per environment
+
     powertools_trace_disabled: bool = True
     alert_rules: str = ""  # JSON list of alert rules; empty: the defaults (telemetry/alerts.py)
 

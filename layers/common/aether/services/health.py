@@ -1,4 +1,9 @@
-"""Real checks of the dependencies: MongoDB, Redis, the model provider."""
+"""Real checks of the dependencies: MongoDB, Redis, the model provider.
+
+An environment runs them at most once per HEALTH_CHECK_INTERVAL_S and answers from that result
+in between: the route needs no token, so a caller must not be able to make it call the model
+provider (or the databases) once per request.
+"""
 
 import asyncio
 import time
@@ -7,6 +12,7 @@ from typing import Any
 
 from aether import clients
 from aether.cache import get_cache
+from aether.settings import get_settings
 
 __all__ = ["health"]
 
@@ -48,12 +54,26 @@ async def _model() -> bool:
     return True
 
 
+_last: tuple[float, dict[str, dict[str, Any]]] | None = None  # (monotonic time, checks)
+
+
+async def _checks() -> tuple[dict[str, dict[str, Any]], float]:
+    """The checks and their age in seconds: run again once the last are HEALTH_CHECK_INTERVAL_S old."""
+    global _last
+    now = time.monotonic()
+    if _last is None or now - _last[0] >= get_settings().health_check_interval_s:
+        mongo, redis, model = await asyncio.gather(_timed(_mongo), _timed(_redis), _timed(_model))
+        _last = (now, {"mongodb": mongo, "redis": redis, "model_provider": model})
+    return _last[1], now - _last[0]
+
+
 async def health(details: bool) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body): 503 when MongoDB is down, else 200; details for administrators only."""
-    mongo, redis, model = await asyncio.gather(_timed(_mongo), _timed(_redis), _timed(_model))
+    checks, age_s = await _checks()
+    mongo, redis = checks["mongodb"], checks["redis"]
     if clients.redis() is None:
         redis = {"status": "degraded", "latency_ms": 0.0, "error": "not configured"}
-    checks = {"mongodb": mongo, "redis": redis, "model_provider": model}
+    checks = {**checks, "redis": redis}
     down = mongo["status"] != "healthy"
     overall = (
         "down"
@@ -63,4 +83,5 @@ async def health(details: bool) -> tuple[int, dict[str, Any]]:
     body: dict[str, Any] = {"status": overall}
     if details:
         body["checks"] = checks
+        body["checked_s_ago"] = round(age_s, 1)
     return (503 if down else 200), body
