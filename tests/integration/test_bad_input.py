@@ -1,6 +1,7 @@
 """Input limits: each a clear 4xx in the project's error shape (OpenAI's on /v1/), before any model call."""
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -266,3 +267,20 @@ def test_an_integer_past_pythons_digit_limit_is_400_not_500(model, user):
     raw = b'{"message": "hi", "temperature": ' + b"1" * 5000 + b"}"
     status, body = invoke("chat", event("POST", "/chat/quick", raw_body=raw, sub=user))
     assert status == 400 and body["error"]["code"] == "invalid_json"
+
+
+def test_a_lone_surrogate_is_400_and_a_surrogate_pair_is_text(model, user):
+    lone = b'{"message": "hi \\ud800 there"}'
+    status, body = invoke("chat", event("POST", "/chat/quick", raw_body=lone, sub=user))
+    assert status == 400 and "lone surrogate" in body["error"]["message"]
+    assert model.requests == []
+    pair = b'{"message": "hi \\ud83d\\ude00 there"}'  # an emoji written as a UTF-16 pair
+    status, body = invoke("chat", event("POST", "/chat/quick", raw_body=pair, sub=user))
+    assert status == 200, body
+    assert model.requests[-1]["messages"][-1]["content"] == "hi \U0001f600 there"
+
+
+@pytest.mark.parametrize("q", ["-hello", '-"two words"', "- -x"])
+def test_a_search_with_only_excluded_words_is_422_saying_so(user, q):
+    status, body = invoke("chat", event("GET", "/conversations/search", sub=user, query=f"q={quote(q)}"))
+    assert status == 422 and "excluded" in body["error"]["message"]

@@ -53,12 +53,28 @@ def _body_problem(headers: Headers, body: bytes) -> tuple[int, str, str] | None:
         return 400, "invalid_json", f"request body is not valid JSON: {exc}"
     if json_depth(value) > limit:
         return 400, "invalid_json", f"request body nests JSON deeper than {limit} levels"
+    if b"\\u" in body and _lone_surrogate(value):
+        return (
+            400,
+            "invalid_json",
+            "request body holds a lone surrogate (such as \\ud800): it is not Unicode text",
+        )
     return None
+
+
+def _lone_surrogate(value: object) -> bool:
+    """True when a string of the parsed body holds half a UTF-16 pair, which no UTF-8 text can."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class BodyLimit:
     """Answers 413 when the body exceeds MAX_BODY_BYTES, 415 when a body is not declared as
-    application/json, and 400 when it is not valid JSON or nests deeper than MAX_JSON_DEPTH.
+    application/json, and 400 when it is not valid JSON, nests deeper than MAX_JSON_DEPTH or holds
+    a lone surrogate (JSON allows "\\ud800"; no text encoding does, and every store would fail).
 
     Lambda hands over the whole body at once, so reading it here costs nothing extra; parsing it
     once more than the route does costs microseconds at these sizes.

@@ -21,8 +21,10 @@ _MS = timedelta(milliseconds=1)
 
 
 def _searchable(value: str) -> str:
-    if not re.search(r"\w", value):
-        raise ValueError("must contain a word to search for")
+    """Text a search can run on: at least one word that is not excluded (`-word`, `-"phrase"`)."""
+    kept = re.sub(r'(^|\s)-("[^"]*"?|\S*)', " ", value)
+    if not re.search(r"\w", kept):
+        raise ValueError("must contain a word to search for (not only excluded ones, like -word)")
     return value
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from aether import clients
+from aether.store.writes import read_or_503
 
 __all__ = ["usage_groups"]
 
@@ -69,7 +70,8 @@ async def usage_groups(user_id: str, since: datetime) -> dict[str, list[dict[str
             }
         },
     ]
-    cursor = await clients.mongo_db().usage.aggregate(pipeline)
-    (groups,) = await cursor.to_list(length=1)
+    with read_or_503("your usage"):
+        cursor = await clients.mongo_db().usage.aggregate(pipeline)
+        (groups,) = await cursor.to_list(length=1)
     found: dict[str, list[dict[str, Any]]] = groups
     return found

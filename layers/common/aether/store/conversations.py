@@ -9,8 +9,8 @@ from typing import Any
 from bson import ObjectId
 
 from aether import clients
-from aether.errors import NotFound, ServiceUnavailable
-from aether.store.writes import already_stored, bounded, mongo_errors
+from aether.errors import NotFound
+from aether.store.writes import already_stored, bounded, mongo_errors, read_or_503
 from aether.telemetry import count, logger
 
 __all__ = [
@@ -57,12 +57,8 @@ async def load_history(user_id: str, conversation_id: ObjectId, limit: int) -> H
         .sort([("created_at", -1), ("_id", -1)])
         .limit(limit)
     )
-    try:
+    with read_or_503("the conversation's history"):  # a follow-up cannot be answered without it
         docs = await cursor.to_list(length=limit)
-    except mongo_errors() as exc:  # a follow-up cannot be answered without its history
-        raise ServiceUnavailable(
-            "the conversation's history cannot be read right now; retry shortly", retry_after_s=5
-        ) from exc
     if not docs:
         raise NotFound("conversation not found")
     return History(
@@ -186,7 +182,8 @@ async def list_recent(user_id: str, limit: int, after: Position | None) -> list[
             {"updated_at": after.updated_at, "_id": {"$lt": after.conversation_id}},
         ]
     cursor = clients.mongo_db().conversations.find(query, _SUMMARY_FIELDS).sort(_RECENT_ORDER).limit(limit)
-    return await cursor.to_list(length=limit)
+    with read_or_503("your conversations"):
+        return await cursor.to_list(length=limit)
 
 
 async def search_messages(user_id: str, text: str, limit: int) -> list[dict[str, Any]]:
@@ -204,4 +201,5 @@ async def search_messages(user_id: str, text: str, limit: int) -> list[dict[str,
         .sort([("score", _TEXT_SCORE), ("_id", -1)])
         .limit(limit)
     )
-    return await cursor.to_list(length=limit)
+    with read_or_503("your messages"):
+        return await cursor.to_list(length=limit)

@@ -1,12 +1,17 @@
 """Writes that may run more than once: their documents carry their own `_id`, so a repeat that
-finds its document already stored is success, not an error."""
+finds its document already stored is success, not an error. Reads a request cannot do without
+(`read_or_503`): MongoDB failing is a 503 with Retry-After, never a 500."""
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 
+from aether.errors import ServiceUnavailable
 from aether.settings import get_settings
 
-__all__ = ["DUPLICATE_KEY", "already_stored", "bounded", "mongo_errors"]
+__all__ = ["DUPLICATE_KEY", "already_stored", "bounded", "mongo_errors", "read_or_503"]
+
+RETRY_AFTER_S = 5
 
 DUPLICATE_KEY = 11000
 
@@ -39,3 +44,14 @@ def bounded() -> AbstractContextManager[None]:
     import pymongo
 
     return pymongo.timeout(get_settings().mongo_timeout_ms / 1000)
+
+
+@contextmanager
+def read_or_503(what: str) -> Iterator[None]:
+    """A read whose failure means the request cannot be answered: a 503 that says to retry."""
+    try:
+        yield
+    except mongo_errors() as exc:
+        raise ServiceUnavailable(
+            f"{what} cannot be read right now; retry shortly", retry_after_s=RETRY_AFTER_S
+        ) from exc
