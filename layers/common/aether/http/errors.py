@@ -52,7 +52,11 @@ def _describe(errors: list[dict[str, Any]]) -> str:
 async def _aether_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AetherError)
     if exc.status >= 500:
-        logger.warning("request failed", extra={"code": exc.code, "status": exc.status})
+        cause = exc.__cause__  # its class only: a driver's message may name hosts or users
+        extra = {"code": exc.code, "status": exc.status}
+        if cause is not None:
+            extra["cause"] = f"{type(cause).__module__}.{type(cause).__qualname__}"
+        logger.warning("request failed", extra=extra)
     response = error_response(request.scope, exc.status, exc.code, exc.message)
     if exc.retry_after_s is not None:
         response.headers["retry-after"] = str(exc.retry_after_s)
