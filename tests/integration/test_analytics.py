@@ -255,14 +255,16 @@ def test_analytics_need_a_caller():
 
 
 class UsageAggregates(monitoring.CommandListener):
-    """Counts the `aggregate` commands sent to the `usage` collection."""
+    """Counts the analytics' `aggregate` commands (a $facet) sent to the `usage` collection (the
+    budgets read the spend with another aggregate)."""
 
     def __init__(self) -> None:
         self.count = 0
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "aggregate" and event.command["aggregate"] == "usage":
-            self.count += 1
+        command = event.command
+        if event.command_name == "aggregate" and command["aggregate"] == "usage":
+            self.count += any("$facet" in stage for stage in command["pipeline"])
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass

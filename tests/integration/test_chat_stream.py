@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -169,5 +168,5 @@ def test_an_openai_stream_cancelled_under_uvicorn_records_partial_usage_and_sett
         held.set()
     record = db.usage.find_one({"user_id": user})
     assert record["partial"] is True and record["completion_tokens"] == 1
-    day_key = quota._key(user, f"usd:{datetime.now(UTC):%Y-%m-%d}")
-    assert int(redis_sync.get(day_key)) == math.ceil(record["cost_usd"] * quota.NANO)  # not the worst case
+    day = quota.keys_of(user, datetime.now(UTC)).day
+    assert int(redis_sync.hget(day, "spent")) == record["cost_nano"]  # the partial's cost, not the worst case

@@ -91,6 +91,9 @@ def own_mongo(settings_env: pytest.MonkeyPatch, redis_sync: Redis) -> Iterator[O
     settings_env.setenv("MONGO_TIMEOUT_MS", "300")
     settings_env.setenv("USAGE_OUTBOX_BATCH", str(BATCH))
     settings_env.setenv("REDIS_TIMEOUT_MS", "2000")  # a busy test machine must not look like a Redis fault
+    # Where usage goes when MongoDB fails, for callers without budgets: a budget needs MongoDB's
+    # word for a caller Redis does not know (test_budget_faults.py)
+    settings_env.setenv("DEFAULT_PLAN", "unlimited")
     redis_sync.delete(OUTBOX_KEY)
     fresh_clients()
     new_environment()

@@ -71,18 +71,28 @@ def mongo_db() -> "AsyncDatabase[Document]":
 
 
 def redis() -> "Redis | None":
-    """The shared Redis client, or None when no REDIS_URL is configured."""
+    """The shared Redis client, or None when no REDIS_URL is configured.
+
+    Its pool holds at most REDIS_MAX_CONNECTIONS and a command waits up to REDIS_POOL_WAIT_MS
+    for a free one (redis-py's default pool opens connections without bound, and a bounded one
+    raises at once). A connection idle for REDIS_HEALTH_CHECK_S is pinged before use, so one
+    left over from before a restart or a failover is replaced rather than failing a command.
+    """
     global _redis
     settings = get_settings()
     if _redis is None and settings.redis_url:
-        from redis.asyncio import Redis
+        from redis.asyncio import BlockingConnectionPool, Redis
 
-        _redis = Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_pool_wait_ms / 1000,
             socket_timeout=settings.redis_timeout_ms / 1000,
             socket_connect_timeout=settings.redis_connect_timeout_ms / 1000,
+            health_check_interval=settings.redis_health_check_s,
             client_name="aether",
         )
+        _redis = Redis.from_pool(pool)  # closing the client closes its pool
     return _redis
 
 

@@ -1,22 +1,32 @@
-"""Per-user request rate and spending budgets, shared by every execution environment through Redis.
+"""Per-user request rate and spending budgets that never fail open.
 
 A plan (named by a claim, else DEFAULT_PLAN) sets requests per minute and USD per UTC day and
-per UTC month; 0 means no limit. Every chat request counts against the minute before anything
-else (one round trip). Before a model call its worst case is reserved atomically against both
-budgets (one Lua round trip): prompt bytes as tokens (a token covers at least one byte) times
-the dearest input price of the models that may answer, plus max_tokens times the dearest output
-price. After the call the reservation is settled to the real cost. Concurrent requests therefore
-cannot spend past a budget: each one's worst case is counted before it starts. A reservation
-whose environment dies before settling stays counted until the day (or month) key expires:
-the error is on the safe side.
+per UTC month; 0 means no limit.
 
-Without Redis nothing is enforced (the request goes on, and RedisIncidents counts the outage).
+Money. MongoDB's usage records are the truth of what a user spent (`store.usage.spent`). Redis
+holds what every environment shares: for each user a cache of that spend per day and per month
+(hashes: `spent` in nano-dollars, `checked` when it was last read from MongoDB) and the
+reservations in flight (a sorted set: "<id>:<nano-dollars>", scored by when it lapses). Before a
+model call its worst case is reserved in one Lua round trip against spent + in flight; after the
+call the reservation is replaced by the real cost (`settle`). The cache is rebuilt from MongoDB
+when it is missing (Redis restarted or evicted, a new day or month), and reconciled with it when
+nothing is in flight and it is older than QUOTA_RECONCILE_S, and for every user an environment
+served while Redis was away, once Redis answers again. A reservation whose environment died
+lapses after the request timeout.
+
+Without Redis (down, paused, out of connections) an environment admits a call only against what
+MongoDB says the user spent plus the reservations it holds itself; without MongoDB too, it
+refuses (503). Across environments the excess is at most the reservations the others hold at
+that moment: one worst case each, since an environment serves one request at a time. The
+per-minute rate is then counted per environment.
 """
 
 import hashlib
 import json
 import math
 import time
+import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,11 +35,13 @@ from typing import TYPE_CHECKING
 
 from aether import clients
 from aether.cache.redis_tier import RedisTier
-from aether.core import Invocation, Principal
-from aether.errors import TooManyRequests
+from aether.core import Invocation, Principal, nano_usd
+from aether.errors import ServiceUnavailable, TooManyRequests
 from aether.llm.catalog import MODELS, prompt_tokens_at_most
 from aether.llm.client import Completion, complete
 from aether.settings import get_settings
+from aether.store import usage
+from aether.store.writes import mongo_errors
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -39,14 +51,13 @@ __all__ = [
     "Plan",
     "Reservation",
     "admit",
+    "keys_of",
     "metered",
     "plan_of",
     "reserve",
     "settle",
     "worst_case_usd",
 ]
-
-NANO = 1_000_000_000  # budgets are counted in integer nano-dollars
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,31 +99,103 @@ if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
-# KEYS: day total, month total. ARGV: amount, day limit, month limit, day ttl, month ttl (a limit
-# of 0 is none). Returns 0 when reserved, 1 or 2 when the day or the month budget would be passed
-# (the month first: its reset is never sooner, so its Retry-After is the one that holds).
+# KEYS: day hash, month hash, in-flight set. ARGV: amount, day limit, month limit (0: none), now
+# (ms), when the reservation lapses (ms), its member, reconcile age (ms), the set's lifetime (s).
+# Returns "ok"; "day" or "month" for the budget it would pass (the month first: its reset is never
+# sooner, so its Retry-After is the one that holds); "missing" or "stale" when the spend must be
+# read from MongoDB first.
 _RESERVE = """
+local now = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local held = 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  held = held + tonumber(string.match(member, ':(%d+)$'))
+end
+local day = redis.call('HMGET', KEYS[1], 'spent', 'checked')
+local month = redis.call('HMGET', KEYS[2], 'spent', 'checked')
+if not day[1] or not month[1] then return 'missing' end
+local age = tonumber(ARGV[7])
+if held == 0 and (now - tonumber(day[2]) > age or now - tonumber(month[2]) > age) then return 'stale' end
 local amount = tonumber(ARGV[1])
 local day_limit, month_limit = tonumber(ARGV[2]), tonumber(ARGV[3])
-if month_limit > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') + amount > month_limit then return 2 end
-if day_limit > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') + amount > day_limit then return 1 end
-redis.call('INCRBY', KEYS[1], amount)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('INCRBY', KEYS[2], amount)
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 0
+if month_limit > 0 and tonumber(month[1]) + held + amount > month_limit then return 'month' end
+if day_limit > 0 and tonumber(day[1]) + held + amount > day_limit then return 'day' end
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[8])
+return 'ok'
+"""
+
+# KEYS: day hash, month hash. ARGV: day spend, month spend (nano-dollars), now (ms), the hashes'
+# lifetimes (s), reconcile age (ms): the spend as MongoDB has it, written to a hash that lacks it
+# or was not reconciled by another environment meanwhile (a reconciliation must not undo the
+# settlements made since). Returns 1 (a nil would read as Redis unavailable).
+_REBUILD = """
+local now, age = tonumber(ARGV[3]), tonumber(ARGV[6])
+for i = 1, 2 do
+  local checked = redis.call('HGET', KEYS[i], 'checked')
+  if not checked or now - tonumber(checked) > age then
+    redis.call('HSET', KEYS[i], 'spent', ARGV[i], 'checked', ARGV[3])
+    redis.call('EXPIRE', KEYS[i], ARGV[3 + i])
+  end
+end
+return 1
+"""
+
+# KEYS: day hash, month hash, in-flight set. ARGV: the reservation's member, the real cost.
+_SETTLE = """
+redis.call('ZREM', KEYS[3], ARGV[1])
+for i = 1, 2 do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HINCRBY', KEYS[i], 'spent', ARGV[2]) end
+end
+return 1
 """
 
 
-def _key(user_id: str, window: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Keys:
+    day: str
+    month: str
+    held: str
+
+
+def keys_of(user_id: str, now: datetime) -> Keys:
     # The hash tag is a digest of the user id: an id holding braces cannot split a user's keys
     # across Redis Cluster slots.
-    return f"aether:quota:{{{hashlib.sha256(user_id.encode()).hexdigest()[:16]}}}:{window}"
+    tag = f"aether:quota:{{{hashlib.sha256(user_id.encode()).hexdigest()[:16]}}}"
+    return Keys(f"{tag}:usd:{now:%Y-%m-%d}", f"{tag}:usd:{now:%Y-%m}", f"{tag}:held")
 
 
-def _until_next_month(now: datetime) -> int:
-    start = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
-    return math.ceil((start - now).total_seconds())
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    user_id: str
+    keys: Keys
+    member: str  # "<id>:<nano-dollars>"
+    nano_usd: int  # 0: nothing was reserved (no budget)
+    local: bool = False  # held by this environment alone (Redis was unavailable)
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    now: datetime
+    day_start: datetime
+    month_start: datetime
+    until_tomorrow: int  # seconds
+    until_next_month: int
+
+
+def _window(now: datetime) -> _Window:
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month_start = day_start.replace(day=1)
+    next_month = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    until_tomorrow = 86_400 - (now.hour * 3600 + now.minute * 60 + now.second)
+    return _Window(now, day_start, month_start, until_tomorrow, math.ceil((next_month - now).total_seconds()))
+
+
+# This environment's own view while Redis is unavailable: its reservations in flight, its
+# per-minute counts, and the users whose Redis spend must be reconciled once Redis answers.
+_local_held: defaultdict[str, dict[str, int]] = defaultdict(dict)
+_local_minutes: dict[tuple[str, int], int] = {}
+_served_without_redis: set[str] = set()
 
 
 async def admit(principal: Principal) -> None:
@@ -122,9 +205,15 @@ async def admit(principal: Principal) -> None:
         return
     now = time.time()
     minute = int(now // 60)
-    key = _key(principal.user_id, f"rpm:{minute}")
-    count = await _redis().call(lambda redis: redis.eval(_COUNT, 1, key, 90))
-    if count is not None and int(count) > limit:
+    key = f"{keys_of(principal.user_id, datetime.now(UTC)).held.removesuffix(':held')}:rpm:{minute}"
+    found = await _redis().call(lambda redis: redis.eval(_COUNT, 1, key, 90))
+    if found is None:  # counted here alone until Redis answers
+        for stale in [k for k in _local_minutes if k[1] < minute]:
+            del _local_minutes[stale]
+        found = _local_minutes[(principal.user_id, minute)] = (
+            _local_minutes.get((principal.user_id, minute), 0) + 1
+        )
+    if int(found) > limit:
         raise TooManyRequests(
             f"rate limit: your plan allows {limit} requests per minute",
             retry_after_s=max(1, math.ceil((minute + 1) * 60 - now)),
@@ -143,56 +232,140 @@ def worst_case_usd(
     return (prompt_tokens * input_price + max_tokens * output_price) / 1_000_000  # exact, in Decimal
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    user_id: str
-    day_key: str
-    month_key: str
-    nano_usd: int  # 0: nothing was reserved (no budget, or Redis unavailable)
-
-
 async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
-    """Reserve `usd` against the caller's day and month budgets; 429 if either would be passed."""
+    """Reserve `usd` against the caller's day and month budgets; 429 if either would be passed,
+    503 if neither Redis nor MongoDB can say what the caller spent."""
     plan = plan_of(principal)
-    now = datetime.now(UTC)
-    day_key = _key(principal.user_id, f"usd:{now:%Y-%m-%d}")
-    month_key = _key(principal.user_id, f"usd:{now:%Y-%m}")
+    window = _window(datetime.now(UTC))
+    keys = keys_of(principal.user_id, window.now)
+    amount = max(1, nano_usd(usd))
+    member = f"{uuid.uuid4().hex}:{amount}"
     if not plan.usd_per_day and not plan.usd_per_month:
-        return Reservation(principal.user_id, day_key, month_key, 0)
-    amount = max(1, math.ceil(usd * NANO))
-    day_limit, month_limit = round(plan.usd_per_day * NANO), round(plan.usd_per_month * NANO)
-    until_tomorrow = 86_400 - (now.hour * 3600 + now.minute * 60 + now.second)
-    until_next_month = _until_next_month(now)
-    args = (amount, day_limit, month_limit, until_tomorrow + 3600, until_next_month + 3600)
-    outcome = await _redis().call(lambda redis: redis.eval(_RESERVE, 2, day_key, month_key, *args))
-    if outcome is None:
-        return Reservation(principal.user_id, day_key, month_key, 0)
-    if int(outcome) == 1:
-        raise TooManyRequests(
-            f"daily budget: your plan allows ${plan.usd_per_day:.2f} of model use per day (UTC)",
-            retry_after_s=until_tomorrow,
-        )
-    if int(outcome) == 2:
+        return Reservation(principal.user_id, keys, member, 0)
+    outcome = await _reserve_shared(principal.user_id, plan, window, keys, member, amount)
+    if outcome is None:  # Redis is unavailable: MongoDB's word and this environment's own holds
+        outcome = await _reserve_here(principal.user_id, plan, window, member, amount)
+        local = True
+    else:
+        local = False
+        await _reconcile_after_outage()
+    if outcome == "month":
         raise TooManyRequests(
             f"monthly budget: your plan allows ${plan.usd_per_month:.2f} of model use per month (UTC)",
-            retry_after_s=until_next_month,
+            retry_after_s=window.until_next_month,
         )
-    return Reservation(principal.user_id, day_key, month_key, amount)
+    if outcome == "day":
+        raise TooManyRequests(
+            f"daily budget: your plan allows ${plan.usd_per_day:.2f} of model use per day (UTC)",
+            retry_after_s=window.until_tomorrow,
+        )
+    return Reservation(principal.user_id, keys, member, amount, local)
+
+
+async def _reserve_shared(
+    user_id: str, plan: Plan, window: _Window, keys: Keys, member: str, amount: int
+) -> str | None:
+    """The reservation in Redis ("ok", "day" or "month"), with the spend read from MongoDB first
+    when Redis lacks it or it is due for a reconciliation; None when Redis is unavailable (or
+    lost the spend again at once)."""
+    settings = get_settings()
+    now_ms = int(window.now.timestamp() * 1000)
+    lapse_ms = now_ms + settings.request_timeout_ms + 60_000
+    day_limit, month_limit = nano_usd(plan.usd_per_day), nano_usd(plan.usd_per_month)
+    reconcile_ms = settings.quota_reconcile_s * 1000
+    for _ in range(2):
+        args = (
+            amount,
+            day_limit,
+            month_limit,
+            now_ms,
+            lapse_ms,
+            member,
+            reconcile_ms,
+            window.until_next_month + 3600,
+        )
+
+        async def run(redis: "Redis", args: tuple[int | str, ...] = args) -> object:
+            return await redis.eval(_RESERVE, 3, keys.day, keys.month, keys.held, *args)
+
+        result = await _redis().call(run)
+        if result is None:
+            return None
+        outcome = result.decode() if isinstance(result, bytes) else str(result)
+        if outcome not in {"missing", "stale"}:
+            return outcome
+        try:
+            day, month = await usage.spent(user_id, window.day_start, window.month_start)
+        except mongo_errors() as exc:
+            if outcome == "missing":
+                raise _unavailable() from exc
+            reconcile_ms = 2**62  # the cached spend stands until MongoDB answers again
+            continue
+        if not await _rebuild(keys, window, day, month, reconcile_ms):
+            return None
+    return None
+
+
+async def _rebuild(keys: Keys, window: _Window, day: int, month: int, age_ms: int) -> bool:
+    """Redis's cache of the spend set to what MongoDB says, where it lacks it or is older than
+    `age_ms`; False if Redis is unavailable."""
+    now_ms = int(window.now.timestamp() * 1000)
+    args = (day, month, now_ms, window.until_tomorrow + 3600, window.until_next_month + 3600, age_ms)
+    done = await _redis().call(lambda r: r.eval(_REBUILD, 2, keys.day, keys.month, *args))
+    return done is not None
+
+
+async def _reserve_here(user_id: str, plan: Plan, window: _Window, member: str, amount: int) -> str:
+    """The reservation without Redis: against MongoDB's spend and this environment's own holds."""
+    try:
+        day, month = await usage.spent(user_id, window.day_start, window.month_start)
+    except mongo_errors() as exc:
+        raise _unavailable() from exc
+    _served_without_redis.add(user_id)
+    held = sum(_local_held[user_id].values())
+    if plan.usd_per_month and month + held + amount > nano_usd(plan.usd_per_month):
+        return "month"
+    if plan.usd_per_day and day + held + amount > nano_usd(plan.usd_per_day):
+        return "day"
+    _local_held[user_id][member] = amount
+    return "ok"
+
+
+def _unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("budgets cannot be checked right now; retry shortly", retry_after_s=5)
+
+
+async def _reconcile_after_outage() -> None:
+    """Once Redis answers again, the spend of the users served without it is read from MongoDB:
+    what they spent meanwhile is charged, and holds that never settled are dropped."""
+    while _served_without_redis:
+        user_id = _served_without_redis.pop()
+        window = _window(datetime.now(UTC))
+        keys = keys_of(user_id, window.now)
+        try:
+            day, month = await usage.spent(user_id, window.day_start, window.month_start)
+        except mongo_errors():
+            _served_without_redis.add(user_id)
+            return
+        if not await _rebuild(keys, window, day, month, -1):  # whatever it holds
+            _served_without_redis.add(user_id)
+            return
 
 
 async def settle(reservation: Reservation, spent_usd: float) -> None:
-    """Replace the reserved worst case by what the call really cost (0 if it failed)."""
+    """Replace the reserved worst case by what the call really cost (0 if it never reached the
+    provider). A settlement Redis does not take leaves the user to be reconciled."""
     if not reservation.nano_usd:
         return
-    delta = math.ceil(spent_usd * NANO) - reservation.nano_usd
-
-    async def apply(redis: "Redis") -> None:
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.incrby(reservation.day_key, delta)
-            pipe.incrby(reservation.month_key, delta)
-            await pipe.execute()
-
-    await _redis().call(apply)
+    if reservation.local:
+        _local_held[reservation.user_id].pop(reservation.member, None)
+        return
+    keys, cost = reservation.keys, nano_usd(spent_usd)
+    done = await _redis().call(
+        lambda r: r.eval(_SETTLE, 3, keys.day, keys.month, keys.held, reservation.member, cost)
+    )
+    if done is None and cost:
+        _served_without_redis.add(reservation.user_id)
 
 
 async def metered(

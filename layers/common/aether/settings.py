@@ -24,6 +24,9 @@ class Settings:
     redis_timeout_ms: int = 50
     redis_connect_timeout_ms: int = 250
     redis_retry_after_s: int = 5
+    redis_max_connections: int = 20  # per environment; a command waits for a free one...
+    redis_pool_wait_ms: int = 100  # ...this long, then Redis counts as unavailable
+    redis_health_check_s: int = 30  # a connection idle this long is pinged before use
 
     groq_api_key: str = ""
     groq_api_key_secret_arn: str = ""  # ARN of a Secrets Manager secret or an SSM parameter
@@ -41,6 +44,7 @@ class Settings:
     default_plan: str = "free"  # for callers whose token names no known plan
     plan_claim: str = "custom:plan"
     idempotency_ttl_s: int = 86_400
+    quota_reconcile_s: int = 300  # Redis's cache of a user's spend is read again from MongoDB this often
 
     admin_group: str = "aether-admins"
     admin_scope: str = "aether/admin"

@@ -10,6 +10,7 @@ from typing import Any
 from bson import ObjectId
 
 from aether import clients
+from aether.core import nano_usd
 from aether.store.outbox import dumps, get_outbox, insert_usage
 from aether.store.writes import mongo_errors
 from aether.telemetry import count, logger, usage_changed
@@ -21,6 +22,7 @@ __all__ = [
     "business_figures",
     "record",
     "record_many",
+    "spent",
 ]
 
 USAGE_BY_USER_INDEX = [("user_id", 1), ("ts", 1)]  # analytics: one user's records over a period
@@ -43,7 +45,12 @@ class UsageRecord:
     task: str | None = None  # the task kind the router saw in the message (aether.agents.router)
     baseline_cost_usd: float = 0.0  # the same tokens on the large tier, without cache (analytics' baseline)
     saved_cost_usd: float = 0.0  # a cache hit: what the answer cost when it was computed
-    partial: bool = False  # a stream the client left: tokens are estimated, the answer incomplete
+    partial: bool = False  # a call cut short (the client left, the deadline, a break): tokens estimated
+
+    @property
+    def cost_nano(self) -> int:
+        """The cost in whole nano-dollars: what budgets add up."""
+        return nano_usd(self.cost_usd)
 
 
 async def record(usage: UsageRecord) -> None:
@@ -57,7 +64,7 @@ async def record_many(records: list[UsageRecord]) -> None:
     line per record (NOT_STORED). Beside the insert, a batch of the outbox is drained when due.
     """
     now = datetime.now(UTC)
-    documents = [{"_id": ObjectId(), **asdict(r), "ts": now} for r in records]
+    documents = [{"_id": ObjectId(), **asdict(r), "cost_nano": r.cost_nano, "ts": now} for r in records]
     await asyncio.gather(_store(documents), _drain())
     for user_id in {r.user_id for r in records}:
         usage_changed(user_id)
@@ -139,3 +146,21 @@ async def business_figures(now: datetime | None = None) -> dict[str, Any]:
         "cost_month_usd": round(month_cost, 6),
         "cost_per_active_user_month_usd": round(month_cost / len(month_users), 6) if month_users else 0.0,
     }
+
+
+async def spent(user_id: str, day_start: datetime, month_start: datetime) -> tuple[int, int]:
+    """What the user's usage records say they spent since `day_start` and since `month_start`, in
+    nano-dollars: the truth budgets are checked against (one aggregation on USAGE_BY_USER_INDEX)."""
+    since = min(day_start, month_start)
+    pipeline: list[dict[str, Any]] = [
+        {"$match": {"user_id": user_id, "ts": {"$gte": since}}},
+        {
+            "$group": {
+                "_id": None,
+                "month": {"$sum": {"$cond": [{"$gte": ["$ts", month_start]}, "$cost_nano", 0]}},
+                "day": {"$sum": {"$cond": [{"$gte": ["$ts", day_start]}, "$cost_nano", 0]}},
+            }
+        },
+    ]
+    rows = await (await clients.mongo_db().usage.aggregate(pipeline)).to_list(1)
+    return (int(rows[0]["day"]), int(rows[0]["month"])) if rows else (0, 0)
