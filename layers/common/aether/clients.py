@@ -76,12 +76,17 @@ def redis() -> "Redis | None":
     Its pool holds at most REDIS_MAX_CONNECTIONS and a command waits up to REDIS_POOL_WAIT_MS
     for a free one (redis-py's default pool opens connections without bound, and a bounded one
     raises at once). A connection idle for REDIS_HEALTH_CHECK_S is pinged before use, so one
-    left over from before a restart or a failover is replaced rather than failing a command.
+    left over from before a restart or a failover is replaced rather than failing a command; a
+    command whose connection breaks is sent once more on a new one (a server that restarted never
+    ran it). A timeout is not retried: a paused or slow Redis may have run it.
     """
     global _redis
     settings = get_settings()
     if _redis is None and settings.redis_url:
         from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
 
         pool = BlockingConnectionPool.from_url(
             settings.redis_url,
@@ -90,6 +95,8 @@ def redis() -> "Redis | None":
             socket_timeout=settings.redis_timeout_ms / 1000,
             socket_connect_timeout=settings.redis_connect_timeout_ms / 1000,
             health_check_interval=settings.redis_health_check_s,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
             client_name="aether",
         )
         _redis = Redis.from_pool(pool)  # closing the client closes its pool

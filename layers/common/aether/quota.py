@@ -242,13 +242,12 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
     member = f"{uuid.uuid4().hex}:{amount}"
     if not plan.usd_per_day and not plan.usd_per_month:
         return Reservation(principal.user_id, keys, member, 0)
+    if _served_without_redis and _redis().available:
+        await _reconcile_after_outage()  # before the reservation, which must see what they spent
     outcome = await _reserve_shared(principal.user_id, plan, window, keys, member, amount)
+    local = outcome is None
     if outcome is None:  # Redis is unavailable: MongoDB's word and this environment's own holds
         outcome = await _reserve_here(principal.user_id, plan, window, member, amount)
-        local = True
-    else:
-        local = False
-        await _reconcile_after_outage()
     if outcome == "month":
         raise TooManyRequests(
             f"monthly budget: your plan allows ${plan.usd_per_month:.2f} of model use per month (UTC)",

@@ -52,6 +52,11 @@ class RedisTier:
         self._down_until = 0.0
         self.incidents = 0
 
+    @property
+    def available(self) -> bool:
+        """Redis is configured and not marked down (whether it answers, only a call tells)."""
+        return self._client() is not None and time.monotonic() >= self._down_until
+
     async def call[T](self, operation: "Callable[[Redis], Awaitable[T]]") -> T | None:
         """Run one Redis operation; None when Redis is not configured, marked down, or failing."""
         client = self._client()

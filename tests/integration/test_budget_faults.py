@@ -1,0 +1,132 @@
+"""Budgets under Redis and MongoDB faults, as they happen: Redis paused (every command times out),
+Redis restarted empty, MongoDB gone. The spend is MongoDB's; no fault lets a caller past it."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from redis import Redis
+
+from aether import clients, quota
+from aether_local.model_server import Reply
+from tests.helpers import event, free_port, function, invoke, reset_process, start_redis_server
+
+BUDGET = 0.0006  # a few quick answers: each costs 0.00009, its worst case about 0.0002
+ANSWER = Reply(content="short answer", prompt_tokens=1000, completion_tokens=500)
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of the test's own, on a fixed port: it can be paused, resumed, restarted."""
+
+    port: int
+    process: subprocess.Popen[str]
+
+    @property
+    def client(self) -> Redis:
+        return Redis(port=self.port, socket_timeout=2)
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def restart_empty(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
+        self.process, _ = start_redis_server(self.port)
+
+
+@pytest.fixture
+def own_redis(settings_env: pytest.MonkeyPatch) -> Iterator[OwnRedis]:
+    process, url = start_redis_server()
+    redis = OwnRedis(int(url.rsplit(":", 1)[1].split("/")[0]), process)
+    function("chat")  # the environment's event loop exists before clients are dropped
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(clients.close_all())
+    settings_env.setenv("REDIS_URL", url)
+    settings_env.setenv("REDIS_RETRY_AFTER_S", "0")  # back to Redis at once when it answers
+    settings_env.setenv("PLANS", json.dumps({"small": {"usd_per_day": BUDGET}}))
+    settings_env.setenv("DEFAULT_PLAN", "small")
+    reset_process()
+    yield redis
+    redis.resume()
+    loop.run_until_complete(clients.close_all())
+    reset_process()
+    redis.process.kill()
+    redis.process.wait(10)
+
+
+def ask(user: str, i: int) -> int:
+    status, _ = invoke("chat", event("POST", "/chat/quick", {"message": f"question {i}"}, sub=user))
+    return status
+
+
+def spend_until_refused(user: str, limit: int = 20) -> list[int]:
+    statuses = []
+    for i in range(limit):
+        statuses.append(ask(user, i))
+        if statuses[-1] == 429:
+            break
+    return statuses
+
+
+def mongo_nano(db, user: str) -> int:
+    return sum(r["cost_nano"] for r in db.usage.find({"user_id": user}))
+
+
+def redis_nano(redis: OwnRedis, user: str) -> int:
+    return int(redis.client.hget(quota.keys_of(user, datetime.now(UTC)).day, "spent"))
+
+
+def test_a_restart_that_empties_redis_forgives_nothing(model, db, user, own_redis):
+    # Given a caller who spent their day's budget
+    model.responder = lambda body: ANSWER
+    statuses = spend_until_refused(user)
+    assert statuses[-1] == 429 and 200 in statuses
+    spent = mongo_nano(db, user)
+    assert redis_nano(own_redis, user) == spent
+    # When Redis restarts empty
+    own_redis.restart_empty()
+    calls = len(model.requests)
+    # Then the caller is still refused: the spend is read back from MongoDB, with no model call
+    assert ask(user, 100) == 429
+    assert len(model.requests) == calls
+    assert redis_nano(own_redis, user) == spent
+
+
+def test_while_redis_is_paused_the_budget_holds_and_the_spend_is_charged_after(model, db, user, own_redis):
+    # Given a caller with budget left, and Redis paused (every command times out)
+    model.responder = lambda body: ANSWER
+    assert ask(user, 0) == 200
+    own_redis.pause()
+    # When they keep asking: answered against MongoDB's spend until the budget is reached
+    during = spend_until_refused(user)
+    assert during[-1] == 429 and during.count(200) >= 1
+    assert mongo_nano(db, user) <= quota.nano_usd(BUDGET)
+    # And when Redis answers again, it learns what was spent meanwhile
+    own_redis.resume()
+    assert ask(user, 200) == 429
+    assert redis_nano(own_redis, user) == mongo_nano(db, user)
+
+
+def test_a_caller_redis_does_not_know_is_refused_while_mongodb_is_down(model, user, own_redis, settings_env):
+    model.responder = lambda body: ANSWER
+    assert ask(user, 0) == 200  # known to Redis: its spend is cached
+    port = free_port()  # nothing listens there
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(clients.close_all())
+    settings_env.setenv("MONGO_URL", f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=300")
+    settings_env.setenv("MONGO_TIMEOUT_MS", "300")
+    reset_process()
+    status, body = invoke("chat", event("POST", "/chat/quick", {"message": "new here"}, sub=user + "-new"))
+    assert status == 503 and body["error"]["message"].startswith("budgets cannot be checked")
+    assert ask(user, 1) == 200  # the known caller goes on, charged in Redis
+    assert redis_nano(own_redis, user) > 0
