@@ -22,7 +22,6 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 import aether.cache
-import aether.idempotency
 import aether.llm.client
 import aether.quota
 import aether.services.health
@@ -141,7 +140,6 @@ def reset_process() -> None:
     aether.cache._cache = None
     aether.llm.client._rate_limits = None
     aether.quota._redis.cache_clear()
-    aether.idempotency._redis.cache_clear()
     aether.services.health._last = None  # the health checks' last result
 
 

@@ -22,7 +22,7 @@ async def chat_optimized(
     key: IdempotencyKey = None,
 ) -> chat.ChatAnswer:
     answer = partial(chat.chat, body, principal, invocation)
-    return await once(principal, key, "chat/optimized", body, answer, chat.ChatAnswer)
+    return await once(principal, invocation, key, "chat/optimized", body, answer, chat.ChatAnswer)
 
 
 @app.post(f"{API_PREFIX}/chat/quick")
@@ -33,7 +33,7 @@ async def chat_quick(
     key: IdempotencyKey = None,
 ) -> chat.ChatAnswer:
     answer = partial(chat.quick, body, principal, invocation)
-    return await once(principal, key, "chat/quick", body, answer, chat.ChatAnswer)
+    return await once(principal, invocation, key, "chat/quick", body, answer, chat.ChatAnswer)
 
 
 @app.post(f"{API_PREFIX}/chat/stream", response_model=None)
@@ -43,14 +43,8 @@ async def chat_stream(
     invocation: RequestInvocation,
     key: IdempotencyKey = None,
 ) -> StreamingResponse:
-    events = await once_stream(
-        principal,
-        key,
-        "chat/stream",
-        body,
-        lambda: streaming.chat_stream(body, principal, invocation),
-        final=b"event: done",
-    )
+    produce = partial(streaming.chat_stream, body, principal, invocation)
+    events = await once_stream(principal, invocation, key, "chat/stream", body, produce, final=b"event: done")
     return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 
@@ -92,9 +86,11 @@ async def openai_chat_completions(
     """OpenAI's chat completions, streaming or not."""
     if not body.stream:
         answer = partial(openai_compat.completion, body, principal, invocation)
-        return await once(principal, key, "v1/chat/completions", body, answer, dict[str, Any])
+        return await once(principal, invocation, key, "v1/chat/completions", body, answer, dict[str, Any])
     produce = partial(openai_compat.completion_stream, body, principal, invocation)
-    events = await once_stream(principal, key, "v1/chat/completions", body, produce, final=b"data: [DONE]")
+    events = await once_stream(
+        principal, invocation, key, "v1/chat/completions", body, produce, final=b"data: [DONE]"
+    )
     return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
 

@@ -17,7 +17,7 @@ async def multi_agent(
     key: IdempotencyKey = None,
 ) -> service.MultiAgentAnswer:
     answer = partial(service.multi_agent, body, principal, invocation)
-    return await once(principal, key, "chat/multi-agent", body, answer, service.MultiAgentAnswer)
+    return await once(principal, invocation, key, "chat/multi-agent", body, answer, service.MultiAgentAnswer)
 
 
 handler = lambda_handler(app)

@@ -1,19 +1,20 @@
 """Idempotent retries of the POST chat routes: the first answer to an `Idempotency-Key`, replayed.
 
-A request with a key claims it in Redis (one Lua round trip: SET NX, or read what is there). The
-claim holds the request's fingerprint (route and body); when the answer is ready it replaces the
-claim, kept IDEMPOTENCY_TTL_S. A retry with the same key and body gets that answer without a
-model call or a usage record; a different body is a 422; a retry while the first is still
-running is a 409 with Retry-After. A failed request releases its key, so a retry runs again.
-Keys are per caller: the same key from two users names two records. Streams are kept once they
-end with their final event and replayed whole. Without Redis keys are not honoured (the request
-runs; RedisIncidents counts the outage).
+A request with a key claims it in MongoDB (store/idempotency.py: one conditional insert, so one
+request wins whatever environments its retries reach). The claim holds the request's
+fingerprint (route and body); when the answer is ready it is kept in the record for
+IDEMPOTENCY_TTL_S. A retry with the same key and body gets that answer, without a model call or
+a usage record; one that arrives while the first is running waits for its answer (and is a 409
+with Retry-After only if the first outlasts its own deadline); a different body is a 422. A
+failed request releases its key, so a retry runs again; a claim whose environment died lapses
+after the request timeout. Keys are per caller. Streams are kept once they end with their final
+event and replayed whole. A key is never ignored: when MongoDB cannot honour it, the answer is a
+503 with Retry-After.
 """
 
+import asyncio
 import hashlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import cache
 from typing import Annotated, Any
 
 import anyio
@@ -21,60 +22,72 @@ from fastapi import Header
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, TypeAdapter
 
-from aether import clients
-from aether.cache.redis_tier import RedisTier
-from aether.core import Principal
-from aether.errors import Conflict, Unprocessable
+from aether.core import Invocation, Principal
+from aether.errors import Conflict, ServiceUnavailable, Unprocessable
 from aether.settings import get_settings
+from aether.store import idempotency as records
+from aether.store.writes import mongo_errors
+from aether.telemetry import logger
 
 __all__ = ["IdempotencyKey", "once", "once_stream"]
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
-# KEYS: the record. ARGV: the claim, its lifetime in seconds. Nil when claimed, else the record.
-_CLAIM = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
-return redis.call('GET', KEYS[1])
-"""
-
-
-@cache
-def _redis() -> RedisTier:
-    return RedisTier(clients.redis, get_settings().redis_retry_after_s)
+POLL_S = 0.05  # how often a retry looks whether the first request has answered
 
 
 class _Record:
     def __init__(self, principal: Principal, key: str, route: str, body: BaseModel) -> None:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:16]
-        self.redis_key = f"aether:idem:{{{user}}}:{digest}"
+        user = hashlib.sha256(principal.user_id.encode()).hexdigest()[:32]
+        self.id = f"{user}:{hashlib.sha256(key.encode()).hexdigest()}"
         self.fingerprint = hashlib.sha256(f"{route}\n{body.model_dump_json()}".encode()).hexdigest()
 
-    async def claim(self) -> dict[str, Any] | None:
-        """The stored record of an earlier request with this key; None when this request runs."""
-        claim = json.dumps({"fingerprint": self.fingerprint})
-        pending_s = get_settings().request_timeout_ms // 1000 + 5
-        found = await _redis().call(lambda redis: redis.eval(_CLAIM, 1, self.redis_key, claim, pending_s))
-        if found is None:
-            return None
-        record: dict[str, Any] = json.loads(found)
-        if record["fingerprint"] != self.fingerprint:
-            raise Unprocessable("this Idempotency-Key was used for a different request; use a new key")
-        if "answer" not in record and "stream" not in record:
-            raise Conflict("a request with this Idempotency-Key is still being answered", retry_after_s=1)
-        return record
+    async def claim(self, invocation: Invocation) -> dict[str, Any] | None:
+        """None when this request runs; else the earlier request's record, once it has answered."""
+        settings = get_settings()
+        lease_s = settings.request_timeout_ms / 1000 + 5
+        try:
+            while not await records.claim(self.id, self.fingerprint, lease_s, settings.idempotency_ttl_s):
+                found = await records.find(self.id)
+                if found is None:  # released or expired meanwhile: claim it again
+                    if await records.take_over(self.id, lease_s):
+                        return None
+                    continue
+                if found["fingerprint"] != self.fingerprint:
+                    raise Unprocessable(
+                        "this Idempotency-Key was used for a different request; use a new key"
+                    )
+                if found["state"] == "done":
+                    return found
+                if await records.take_over(self.id, lease_s):  # its environment died
+                    return None
+                if invocation.remaining_s() <= POLL_S:
+                    raise Conflict(
+                        "a request with this Idempotency-Key is still being answered", retry_after_s=1
+                    )
+                await asyncio.sleep(POLL_S)
+        except mongo_errors() as exc:
+            raise ServiceUnavailable(
+                "the Idempotency-Key cannot be honoured right now; retry shortly", retry_after_s=5
+            ) from exc
+        return None
 
     async def keep(self, **result: Any) -> None:
-        record = json.dumps({"fingerprint": self.fingerprint, **result})
-        ttl_s = get_settings().idempotency_ttl_s
-        await _redis().call(lambda redis: redis.set(self.redis_key, record, ex=ttl_s))
+        try:
+            await records.keep(self.id, get_settings().idempotency_ttl_s, **result)
+        except mongo_errors():  # the answer goes out; a retry runs again once the claim lapses
+            logger.exception("idempotent answer not kept")
 
     async def release(self) -> None:
-        await _redis().call(lambda redis: redis.delete(self.redis_key))
+        try:
+            await records.release(self.id)
+        except mongo_errors():  # the claim lapses on its own
+            logger.exception("idempotency claim not released")
 
 
 async def once[T](
     principal: Principal,
+    invocation: Invocation,
     key: str | None,
     route: str,
     body: BaseModel,
@@ -86,13 +99,14 @@ async def once[T](
     if key is None:
         return await produce()
     record = _Record(principal, key, route, body)
-    earlier = await record.claim()
+    earlier = await record.claim(invocation)
     if earlier is not None:
         return TypeAdapter(answer_type).validate_python(earlier["answer"])
     try:
         answer = await produce()
     except BaseException:
-        await record.release()
+        with anyio.CancelScope(shield=True):
+            await record.release()
         raise
     await record.keep(answer=jsonable_encoder(answer))
     return answer
@@ -100,6 +114,7 @@ async def once[T](
 
 async def once_stream(
     principal: Principal,
+    invocation: Invocation,
     key: str | None,
     route: str,
     body: BaseModel,
@@ -110,17 +125,19 @@ async def once_stream(
     if key is None:
         return await produce()
     record = _Record(principal, key, route, body)
-    earlier = await record.claim()
+    earlier = await record.claim(invocation)
     if earlier is not None:
+        kept: str = earlier["stream"]
 
         async def replay() -> AsyncIterator[bytes]:
-            yield earlier["stream"].encode()
+            yield kept.encode()
 
         return replay()
     try:
         events = await produce()
     except BaseException:
-        await record.release()
+        with anyio.CancelScope(shield=True):
+            await record.release()
         raise
 
     async def relay() -> AsyncIterator[bytes]:

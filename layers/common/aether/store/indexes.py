@@ -18,6 +18,7 @@ from aether.store.conversations import (
     MESSAGES_HISTORY_INDEX,
     MESSAGES_TEXT_INDEX,
 )
+from aether.store.idempotency import IDEMPOTENCY_EXPIRY_INDEX
 from aether.store.usage import USAGE_BY_TIME_INDEX, USAGE_BY_USER_INDEX
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class IndexSpec:
     collection: str
     name: str
     keys: Sequence[tuple[str, int | str]]
+    expire_after_s: int | None = None  # a TTL index: documents go this long after the key's date
 
 
 INDEXES: tuple[IndexSpec, ...] = (
@@ -41,6 +43,7 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec("messages", "messages_user_text", MESSAGES_TEXT_INDEX),
     IndexSpec("usage", "usage_user_ts", USAGE_BY_USER_INDEX),
     IndexSpec("usage", "usage_ts", USAGE_BY_TIME_INDEX),
+    IndexSpec("idempotency", "idempotency_expiry", IDEMPOTENCY_EXPIRY_INDEX, expire_after_s=0),
 )
 
 
@@ -57,6 +60,12 @@ async def apply_indexes(db: "AsyncDatabase[Document]") -> list[tuple[IndexSpec, 
     for collection in dict.fromkeys(spec.collection for spec in INDEXES):
         specs = [spec for spec in INDEXES if spec.collection == collection]
         existing = {index["name"] async for index in await db[collection].list_indexes()}
-        await db[collection].create_indexes([IndexModel(spec.keys, name=spec.name) for spec in specs])
+        models = [
+            IndexModel(spec.keys, name=spec.name)
+            if spec.expire_after_s is None
+            else IndexModel(spec.keys, name=spec.name, expireAfterSeconds=spec.expire_after_s)
+            for spec in specs
+        ]
+        await db[collection].create_indexes(models)
         applied += [(spec, spec.name not in existing) for spec in specs]
     return applied
