@@ -134,12 +134,16 @@ def test_model_failure_is_a_502_without_internal_details(model, db, user, settin
     assert db.conversations.count_documents({"user_id": user}) == 0
 
 
-def test_model_that_hangs_meets_the_deadline_with_a_504(model, user):
+def test_model_that_hangs_meets_the_deadline_with_a_504_and_is_charged_its_worst_case(model, db, user):
     model.script(Reply(hang=True))
     # A Lambda with 1 s left and the 0.5 s margin leaves the model 0.5 s.
-    status, body = invoke("chat", event("POST", "/chat/quick", {"message": "hang"}, sub=user), timeout_s=1)
+    question = {"message": "hang", "max_tokens": 300}
+    status, body = invoke("chat", event("POST", "/chat/quick", question, sub=user), timeout_s=1)
     assert status == 504
     assert body["error"]["code"] == "deadline_exceeded"
+    # the call reached the provider, which may have produced up to max_tokens: that much is charged
+    (record,) = db.usage.find({"user_id": user})
+    assert record["partial"] is True and record["completion_tokens"] == 300
 
 
 def test_cache_clear_makes_the_callers_answers_miss_and_leaves_others(model, user):

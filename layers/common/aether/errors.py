@@ -67,6 +67,14 @@ class ServiceUnavailable(AetherError):
 class UpstreamError(AetherError):
     status, code = 502, "model_provider_error"
 
+    def __init__(self, message: str, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model  # the model whose answer broke off after it started, if one did
+
 
 class UpstreamTimeout(AetherError):
     status, code = 504, "deadline_exceeded"
+
+    def __init__(self, message: str, model: str | None = None) -> None:
+        super().__init__(message)
+        self.model = model  # the model the call had reached when the deadline cut it, if any

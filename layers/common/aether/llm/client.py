@@ -20,7 +20,7 @@ from typing import Any
 from aether import clients
 from aether.core import Invocation
 from aether.errors import UpstreamError, UpstreamTimeout
-from aether.llm.catalog import cost_usd
+from aether.llm.catalog import cost_usd, prompt_tokens_at_most
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
 from aether.telemetry import count, observe
@@ -46,12 +46,26 @@ class Completion:
         return json.dumps({**self.answer(), **extra}, separators=(",", ":")).encode()
 
     @classmethod
+    def cut(
+        cls, model: str, messages: list[dict[str, str]], received: str | None, max_tokens: int
+    ) -> "Completion":
+        """A call cut short with no usage from the provider, counted so that it is never less than
+        what the provider produced: a token holds at least one byte (byte-level BPE), so the
+        prompt's bytes and the received answer's bytes bound its tokens; with nothing received
+        (a whole answer cut by the deadline), max_tokens does."""
+        prompt_tokens = prompt_tokens_at_most(messages)
+        completion_tokens = max_tokens if received is None else len(received.encode())
+        spent = cost_usd(model, prompt_tokens, completion_tokens)
+        return cls(received or "", model, prompt_tokens, completion_tokens, spent, 0.0)
+
+    @classmethod
     def from_cache(cls, fields: dict[str, Any]) -> "Completion":
         """A cached answer (its decoded fields; extra ones are ignored) as a Completion."""
         return cls(**{key: fields[key] for key in _ANSWER}, latency_ms=0.0)
 
 
 _ANSWER = ("content", "model", "prompt_tokens", "completion_tokens", "cost_usd")
+_UNFINISHED = "the model did not finish before the request deadline"
 
 
 _rate_limits: RateLimits | None = None
@@ -119,7 +133,7 @@ async def _first_answer(
                 async with asyncio.timeout(remaining):
                     response = await send(model, remaining)
             except (TimeoutError, groq.APITimeoutError) as exc:
-                raise UpstreamTimeout("the model did not answer before the request deadline") from exc
+                raise UpstreamTimeout("the model did not answer before the request deadline", model) from exc
             except groq.APIStatusError as exc:
                 headers = dict(exc.response.headers)
                 if exc.status_code == 429:
@@ -232,14 +246,16 @@ async def stream(
         while True:
             remaining = invocation.remaining_s()
             if remaining <= 0:
-                raise UpstreamTimeout("the model did not finish before the request deadline")
+                raise UpstreamTimeout(_UNFINISHED, opened.model)
             try:
                 async with asyncio.timeout(remaining):
                     chunk = await anext(chunks)
             except StopAsyncIteration:
                 break
             except TimeoutError as exc:
-                raise UpstreamTimeout("the model did not finish before the request deadline") from exc
+                raise UpstreamTimeout(
+                    "the model did not finish before the request deadline", opened.model
+                ) from exc
             if chunk.x_groq is not None and chunk.x_groq.usage is not None:
                 usage = chunk.x_groq.usage
             delta = chunk.choices[0].delta.content if chunk.choices else None
@@ -253,7 +269,7 @@ async def stream(
     except Exception as exc:
         if isinstance(exc, UpstreamTimeout | UpstreamError):
             raise
-        raise UpstreamError("the model provider broke off the answer") from exc
+        raise UpstreamError("the model provider broke off the answer", opened.model) from exc
     finally:
         await upstream.close()
     yield _completion(opened, "".join(parts), usage, started)

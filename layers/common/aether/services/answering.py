@@ -37,8 +37,8 @@ from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
 from aether.cache.tiered import TierName
 from aether.core import Invocation, Principal
-from aether.errors import AetherError
-from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd, cost_usd, prompt_tokens_at_most
+from aether.errors import AetherError, UpstreamError, UpstreamTimeout
+from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd, prompt_tokens_at_most
 from aether.llm.client import Completion, complete, rate_limits, stream
 from aether.services.routing import decide
 from aether.settings import get_settings
@@ -222,7 +222,14 @@ async def _reserve(q: Question, plan: _Plan) -> quota.Reservation:
 async def _tokens(
     q: Question, plan: _Plan, reservation: quota.Reservation, *, streamed: bool
 ) -> AsyncGenerator[str | Completion]:
-    """The model's deltas (none when not streamed), then its Completion, inside the reservation."""
+    """The model's deltas (none when not streamed), then its Completion, inside the reservation.
+
+    Every call that reached the provider is recorded and charged. Cut short, it is charged what the
+    provider said it used when that can be had, else a count that never falls below what it
+    produced (Completion.cut): a client that leaves stops being sent deltas, but the answer is
+    read on for up to STREAM_DRAIN_MS for the provider's usage; a break after some deltas or the
+    deadline is charged from the bytes received, a whole answer cut by the deadline as max_tokens.
+    """
     sent: list[str] = []
     finished = False
     calls = _called(q, plan, streamed)
@@ -233,6 +240,15 @@ async def _tokens(
             else:
                 sent.append(item)
             yield item
+    except (UpstreamTimeout, UpstreamError) as exc:
+        if exc.model is None:  # it never reached a model, or the model produced nothing
+            await quota.settle(reservation, 0.0)
+        else:
+            received = "".join(sent) if streamed else None
+            await _charge(
+                q, plan, reservation, Completion.cut(exc.model, plan.messages, received, q.max_tokens)
+            )
+        raise
     except AetherError:
         await quota.settle(reservation, 0.0)
         raise
@@ -240,10 +256,33 @@ async def _tokens(
         if finished:  # closed after the Completion: the caller records it
             raise
         with anyio.CancelScope(shield=True):
+            completion = await _drained(q, calls) if streamed else None
             await calls.aclose()
-            partial = _partial(q, plan, sent)
-            await asyncio.gather(usage.record(partial), quota.settle(reservation, partial.cost_usd))
+            if completion is None:
+                received = "".join(sent) if streamed else None
+                completion = Completion.cut(plan.choice.model, plan.messages, received, q.max_tokens)
+            await _charge(q, plan, reservation, completion)
         raise
+
+
+async def _drained(q: Question, calls: AsyncGenerator[str | Completion]) -> Completion | None:
+    """The rest of a stream whose client left, read for the provider's usage (None if it does not
+    come within STREAM_DRAIN_MS and the request's deadline)."""
+    limit = min(get_settings().stream_drain_ms / 1000, q.invocation.remaining_s())
+    try:
+        async with asyncio.timeout(max(limit, 0)):
+            async for item in calls:
+                if isinstance(item, Completion):
+                    return item
+    except (TimeoutError, AetherError):
+        return None
+    return None
+
+
+async def _charge(q: Question, plan: _Plan, reservation: quota.Reservation, completion: Completion) -> None:
+    """Record and settle a call that did not end in an answer."""
+    record = replace(_record(q, Answer(plan.head, completion, None, 0.0, None), plan.task), partial=True)
+    await asyncio.gather(usage.record(record), quota.settle(reservation, completion.cost_usd))
 
 
 async def _called(q: Question, plan: _Plan, streamed: bool) -> AsyncGenerator[str | Completion]:
@@ -257,16 +296,6 @@ async def _called(q: Question, plan: _Plan, streamed: bool) -> AsyncGenerator[st
         chain, messages, temperature=q.temperature, max_tokens=q.max_tokens, invocation=invocation
     ):
         yield item
-
-
-def _partial(q: Question, plan: _Plan, sent: list[str]) -> usage.UsageRecord:
-    """Usage of a stream cut short: Groq reports usage only at the end, so tokens are estimated
-    (a chunk is about one token; the prompt about 1.3 tokens per word)."""
-    model = plan.choice.model
-    prompt_tokens = round(1.3 * sum(len(m["content"].split()) for m in plan.messages))
-    spent = cost_usd(model, prompt_tokens, len(sent))
-    completion = Completion("".join(sent), model, prompt_tokens, len(sent), spent, 0.0)
-    return replace(_record(q, Answer(plan.head, completion, None, 0.0, None), plan.task), partial=True)
 
 
 async def _finish(
