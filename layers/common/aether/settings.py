@@ -90,7 +90,6 @@ class Settings:
     powertools_trace_disabled: bool = True
     alert_rules: str = ""  # JSON list of alert rules; empty: the defaults (telemetry/alerts.py)
 
-    stream_drain_ms: int = 5_000  # a stream whose client left is read on this long for the provider's usage
     request_timeout_ms: int = 30_000  # API Gateway's integration limit; the stream function sets its own
     deadline_margin_ms: int = 500
 

@@ -227,10 +227,11 @@ async def _tokens(
     Every call that reached the provider is recorded and charged. Cut short, it is charged what the
     provider said it used when that can be had, else a count that never falls below what it
     produced (Completion.cut): a client that leaves stops being sent deltas, but the answer is
-    read on for up to STREAM_DRAIN_MS for the provider's usage; a break after some deltas or the
-    deadline is charged from the bytes received, a whole answer cut by the deadline as max_tokens.
+    read on to its end (within the request's deadline) for the provider's usage; a break after
+    some deltas or the deadline is charged from the bytes received, a whole answer cut by the
+    deadline as max_tokens.
     """
-    sent: list[str] = []
+    read: list[str] = []  # the deltas the model sent, to the client or after it left
     finished = False
     calls = _called(q, plan, streamed)
     try:
@@ -238,13 +239,13 @@ async def _tokens(
             if isinstance(item, Completion):
                 finished = True
             else:
-                sent.append(item)
+                read.append(item)
             yield item
     except (UpstreamTimeout, UpstreamError) as exc:
         if exc.model is None:  # it never reached a model, or the model produced nothing
             await quota.settle(reservation, 0.0)
         else:
-            received = "".join(sent) if streamed else None
+            received = "".join(read) if streamed else None
             await _charge(
                 q, plan, reservation, Completion.cut(exc.model, plan.messages, received, q.max_tokens)
             )
@@ -256,25 +257,24 @@ async def _tokens(
         if finished:  # closed after the Completion: the caller records it
             raise
         with anyio.CancelScope(shield=True):
-            completion = await _drained(q, calls) if streamed else None
+            completion = await _drained(calls, read) if streamed else None
             await calls.aclose()
             if completion is None:
-                received = "".join(sent) if streamed else None
+                received = "".join(read) if streamed else None
                 completion = Completion.cut(plan.choice.model, plan.messages, received, q.max_tokens)
             await _charge(q, plan, reservation, completion)
         raise
 
 
-async def _drained(q: Question, calls: AsyncGenerator[str | Completion]) -> Completion | None:
-    """The rest of a stream whose client left, read for the provider's usage (None if it does not
-    come within STREAM_DRAIN_MS and the request's deadline)."""
-    limit = min(get_settings().stream_drain_ms / 1000, q.invocation.remaining_s())
+async def _drained(calls: AsyncGenerator[str | Completion], read: list[str]) -> Completion | None:
+    """The rest of a stream whose client left, read (its deltas added to `read`) for the provider's
+    usage; None if the stream breaks or the request's deadline comes first (stream() keeps it)."""
     try:
-        async with asyncio.timeout(max(limit, 0)):
-            async for item in calls:
-                if isinstance(item, Completion):
-                    return item
-    except (TimeoutError, AetherError):
+        async for item in calls:
+            if isinstance(item, Completion):
+                return item
+            read.append(item)
+    except AetherError:
         return None
     return None
 
