@@ -79,12 +79,30 @@ def test_partial_failure_is_reported_and_the_synthesis_uses_only_what_succeeded(
     assert len(model.requests) > calls
 
 
-def test_an_agent_that_hangs_times_out_within_its_own_deadline(model, user, fast):
+def test_an_agent_that_hangs_times_out_within_its_own_deadline_and_is_charged_its_worst_case(
+    model, db, user, fast
+):
     model.responder = by_agent({"quinn": Reply(hang=True)})
-    status, body = ask(user, agents=["quinn", "sage"])
+    status, body = ask(user, agents=["quinn", "sage"], max_tokens=200)
     assert status == 200, body
     assert {a["agent"]: a["status"] for a in body["agents"]} == {"quinn": "timeout", "sage": "ok"}
     assert body["synthesis"]["status"] == "ok"
+    # the hung call reached the provider, which may have produced up to max_tokens: that is charged
+    quinn = body["agents"][0]
+    assert quinn["completion_tokens"] == 200 and quinn["cost_usd"] > 0 and quinn["content"] is None
+    records = {r["agent"]: r for r in db.usage.find({"user_id": user})}
+    assert set(records) == {"quinn", "sage", "synthesis"}
+    assert records["quinn"]["partial"] is True and records["quinn"]["completion_tokens"] == 200
+    assert body["totals"]["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in records.values()))
+
+
+def test_every_agent_timing_out_is_a_502_and_each_call_is_still_charged(model, db, user, fast):
+    model.responder = by_agent({"dev": Reply(hang=True), "sage": Reply(hang=True)})
+    status, body = ask(user, agents=["dev", "sage"], max_tokens=100)
+    assert status == 502 and "dev: timeout" in body["error"]["message"]
+    records = list(db.usage.find({"user_id": user}))
+    assert sorted(r["agent"] for r in records) == ["dev", "sage"]
+    assert all(r["partial"] and r["completion_tokens"] == 100 for r in records)
 
 
 def test_every_agent_failing_is_a_502_naming_each(model, user, fast):

@@ -71,6 +71,17 @@ def test_an_escalation_that_fails_leaves_the_default_agent(model, weights, db, u
     model.script(Reply(status=400), Reply(content="Answer."))  # refused by the provider
     answer = ask(user, {"message": "hmm, again?"})
     assert answer["routing"]["agent_reason"] == "low confidence" and answer["content"] == "Answer."
+    assert db.usage.count_documents({"user_id": user, "endpoint": "router", "partial": True}) == 0
+
+
+def test_an_escalation_cut_by_its_deadline_is_charged_its_tokens(model, weights, db, user, settings_env):
+    settings_env.setenv("ROUTER_ESCALATION_MS", "200")
+    reset_process()
+    model.script(Reply(hang=True), Reply(content="Answer."))
+    answer = ask(user, {"message": "hmm, late?"})
+    assert answer["routing"]["agent_reason"] == "low confidence" and answer["content"] == "Answer."
+    router = db.usage.find_one({"user_id": user, "endpoint": "router"})
+    assert router["partial"] is True and router["completion_tokens"] == ESCALATION_TOKENS
 
 
 def test_without_the_setting_there_is_no_escalation(model, weights, user):

@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING
 
 from aether import clients
 from aether.cache.redis_tier import RedisTier
-from aether.core import Invocation, Principal, nano_usd
+from aether.core import Principal, nano_usd
 from aether.errors import ServiceUnavailable, TooManyRequests
 from aether.llm.catalog import MODELS, prompt_tokens_at_most
-from aether.llm.client import Completion, complete
 from aether.settings import get_settings
 from aether.store import usage
 from aether.store.writes import mongo_errors
@@ -52,7 +51,6 @@ __all__ = [
     "Reservation",
     "admit",
     "keys_of",
-    "metered",
     "plan_of",
     "reserve",
     "settle",
@@ -365,25 +363,3 @@ async def settle(reservation: Reservation, spent_usd: float) -> None:
     )
     if done is None and cost:
         _served_without_redis.add(reservation.user_id)
-
-
-async def metered(
-    principal: Principal,
-    chain: tuple[str, ...],
-    messages: list[dict[str, str]],
-    *,
-    temperature: float,
-    max_tokens: int,
-    invocation: Invocation,
-) -> "tuple[Completion, Reservation]":
-    """llm.client.complete() inside a reservation of its worst case. A failed call's reservation
-    is released here; after a good one the caller settles it beside its final writes."""
-    reservation = await reserve(principal, worst_case_usd(chain, messages, max_tokens))
-    try:
-        completion = await complete(
-            chain, messages, temperature=temperature, max_tokens=max_tokens, invocation=invocation
-        )
-    except BaseException:
-        await settle(reservation, 0.0)
-        raise
-    return completion, reservation

@@ -92,6 +92,8 @@ class MultiAgentAnswer(BaseModel):
 async def _ask(
     agent: str, choice: ModelChoice, message: str, request: MultiAgentRequest, invocation: Invocation
 ) -> tuple[AgentResult, Completion | None]:
+    """The agent's answer, and the call to charge: its Completion, or a cut one (Completion.cut)
+    when the call reached a model and ended without an answer; None when it reached none."""
     started = time.perf_counter()
     messages = _agent_messages(agent, message)
     try:
@@ -102,14 +104,28 @@ async def _ask(
             max_tokens=request.max_tokens,
             invocation=invocation,
         )
-    except UpstreamTimeout as exc:
-        elapsed = round((time.perf_counter() - started) * 1000, 2)
-        return AgentResult(agent=agent, status="timeout", latency_ms=elapsed, error=exc.message), None
-    except UpstreamError as exc:
-        elapsed = round((time.perf_counter() - started) * 1000, 2)
-        return AgentResult(agent=agent, status="failed", latency_ms=elapsed, error=exc.message), None
+    except (UpstreamError, UpstreamTimeout) as exc:
+        fields, cut = _unanswered(exc, messages, request.max_tokens, started)
+        return AgentResult(agent=agent, **fields), cut
     reason = choice.explain(completion.model)
     return AgentResult(agent=agent, status="ok", model_reason=reason, **_part_fields(completion)), completion
+
+
+def _unanswered(
+    exc: UpstreamError | UpstreamTimeout, messages: list[dict[str, str]], max_tokens: int, started: float
+) -> tuple[dict[str, Any], Completion | None]:
+    """A call that gave no answer: its Part's fields, and what it is charged if it reached a model
+    (Completion.cut, shown in the Part's tokens and cost) or None if it reached none."""
+    elapsed = round((time.perf_counter() - started) * 1000, 2)
+    fields: dict[str, Any] = {
+        "status": "timeout" if isinstance(exc, UpstreamTimeout) else "failed",
+        "error": exc.message,
+        "latency_ms": elapsed,
+    }
+    if exc.model is None:
+        return fields, None
+    cut = replace(Completion.cut(exc.model, messages, None, max_tokens), latency_ms=elapsed)
+    return fields | _part_fields(cut) | {"content": None}, cut
 
 
 def _agent_messages(agent: str, message: str) -> list[dict[str, str]]:
@@ -135,6 +151,8 @@ def _part_fields(completion: Completion) -> dict[str, Any]:
 async def _synthesise(
     message: str, results: list[AgentResult], request: MultiAgentRequest, invocation: Invocation
 ) -> tuple[Part, Completion | None]:
+    """The synthesis, and the call to charge (as _ask)."""
+    started = time.perf_counter()
     answers = "\n\n".join(f"## {r.agent} ({AGENTS[r.agent].role})\n{r.content}" for r in results)
     messages = [
         {"role": "system", "content": SYNTHESIS_PROMPT},
@@ -149,9 +167,8 @@ async def _synthesise(
             invocation=invocation,
         )
     except (UpstreamError, UpstreamTimeout) as exc:
-        return Part(
-            status="timeout" if isinstance(exc, UpstreamTimeout) else "failed", error=exc.message
-        ), None
+        fields, cut = _unanswered(exc, messages, request.max_tokens, started)
+        return Part(**fields), cut
     return Part(status="ok", model_reason="large tier: synthesis", **_part_fields(completion)), completion
 
 
@@ -164,17 +181,32 @@ class _FanOut:
     invocation: Invocation
     agents: list[str]
     choice: ModelChoice
+    task: str
     started: float
-    calls: list[tuple[str, Completion]] = field(default_factory=list)
+    calls: list[usage.UsageRecord] = field(default_factory=list)
 
     async def compute(self) -> bytes:
-        """The whole fan-out is reserved before it starts, then settled to what its calls cost."""
+        """The whole fan-out is reserved before it starts; whatever happens, every call that
+        reached a model is recorded and the reservation settled to what they cost."""
         worst = _worst_case_usd(self.agents, self.choice, self.request.message, self.request.max_tokens)
         reservation = await quota.reserve(self.principal, worst)
         try:
             return await self._answers()
         finally:
-            await quota.settle(reservation, sum(c.cost_usd for _, c in self.calls))
+            spent = sum(r.cost_usd for r in self.calls)
+            await asyncio.gather(usage.record_many(self.calls), quota.settle(reservation, spent))
+
+    def _charge(self, agent: str, completion: Completion, *, answered: bool) -> None:
+        record = usage_record(
+            self.principal,
+            self.invocation,
+            ENDPOINT,
+            agent,
+            completion,
+            latency_ms=completion.latency_ms,
+            task=self.task,
+        )
+        self.calls.append(record if answered else replace(record, partial=True))
 
     async def _answers(self) -> bytes:
         settings, request = get_settings(), self.request
@@ -187,14 +219,16 @@ class _FanOut:
         asked = (_ask(a, self.choice, request.message, request, per_agent) for a in self.agents)
         outcomes = await asyncio.gather(*asked)
         results = [result for result, _ in outcomes]
-        self.calls.extend((result.agent, c) for result, c in outcomes if c is not None)
+        for result, charged in outcomes:
+            if charged is not None:
+                self._charge(result.agent, charged, answered=result.status == "ok")
         succeeded = [r for r in results if r.status == "ok"]
         if not succeeded:
             failures = "; ".join(f"{r.agent}: {r.status} ({r.error})" for r in results)
             raise UpstreamError(f"every agent failed: {failures}")
         synthesis, completion = await _synthesise(request.message, succeeded, request, self.invocation)
         if completion is not None:
-            self.calls.append(("synthesis", completion))
+            self._charge("synthesis", completion, answered=synthesis.status == "ok")
         answer = {
             "agents": [r.model_dump() for r in results],
             "synthesis": synthesis.model_dump(),
@@ -215,9 +249,8 @@ async def multi_agent(
     decision = route(request.message)  # one task kind and tier for every agent's answer
     agents = request.agents or decision.ranked[: settings.multi_agent_default]
     longest = max(prompt_tokens_at_most(_agent_messages(a, request.message)) for a in agents)
-    fan_out = _FanOut(
-        request, principal, invocation, agents, choose_model(decision, longest + request.max_tokens), started
-    )
+    choice = choose_model(decision, longest + request.max_tokens)
+    fan_out = _FanOut(request, principal, invocation, agents, choice, decision.task, started)
     material = ["multi", agents, normalize(request.message), request.temperature, request.max_tokens]
     lookup = await get_cache().get_or_compute(
         principal.user_id,
@@ -231,20 +264,14 @@ async def multi_agent(
     answer = MultiAgentAnswer(
         **json.loads(lookup.value), chosen_by=chosen_by, request_id=invocation.request_id
     )
-    await usage.record_many(_records(fan_out, answer, lookup.tier, decision.task))
+    if not fan_out.calls:  # computed, its calls were recorded with the computing
+        await usage.record(_hit(fan_out, answer, lookup.tier))
     return answer
 
 
-def _records(
-    fan_out: _FanOut, answer: MultiAgentAnswer, cache_tier: str | None, task: str
-) -> list[usage.UsageRecord]:
-    """A record per model call; answered from the cache, one record of the hit, nothing spent."""
+def _hit(fan_out: _FanOut, answer: MultiAgentAnswer, cache_tier: str | None) -> usage.UsageRecord:
+    """Answered from the cache: one record of the hit, nothing spent."""
     principal, invocation = fan_out.principal, fan_out.invocation
-    if fan_out.calls:
-        return [
-            usage_record(principal, invocation, ENDPOINT, agent, c, latency_ms=c.latency_ms, task=task)
-            for agent, c in fan_out.calls
-        ]
     latency_ms = round((time.perf_counter() - fan_out.started) * 1000, 2)
     answer.cached, answer.cache_tier = True, cache_tier
     answer.saved_cost_usd, answer.totals.cost_usd = answer.totals.cost_usd, 0.0
@@ -260,9 +287,9 @@ def _records(
         latency_ms=latency_ms,
         request_id=invocation.request_id,
         cache_tier=cache_tier,
-        task=task,
+        task=fan_out.task,
     )
-    return [hit]
+    return hit
 
 
 def _totals(results: list[AgentResult], synthesis: Part, started: float) -> dict[str, float]:

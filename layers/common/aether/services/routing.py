@@ -4,8 +4,9 @@ ROUTER_ESCALATION_MS is set, the small model's one-word opinion.
 Escalation (off by default) asks the first small-tier model to name one agent, with
 temperature 0 and at most ESCALATION_TOKENS tokens, within ROUTER_ESCALATION_MS of the request's
 deadline. Its answer is cached by a hash of the message (L1 and L3, shared: it holds only an agent
-name), and the call is metered, recorded and charged like any other (endpoint `router`). A model
-that fails, is late or answers with no agent's name leaves the router's decision as it was.
+name), and the call is reserved, recorded and charged like any other (endpoint `router`; a call
+cut by its deadline is charged ESCALATION_TOKENS). A model that fails, is late or answers with no
+agent's name leaves the router's decision as it was.
 """
 
 import asyncio
@@ -21,6 +22,7 @@ from aether.cache import get_cache
 from aether.core import Invocation, Principal
 from aether.errors import UpstreamError, UpstreamTimeout
 from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd
+from aether.llm.client import Completion, complete
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -60,33 +62,27 @@ async def _escalated(decision: Route, message: str, principal: Principal, invoca
     else:
         deadline = min(invocation.deadline, time.monotonic() + settings.router_escalation_ms / 1000)
         messages = [{"role": "system", "content": ESCALATION_PROMPT}, {"role": "user", "content": message}]
-        model = TIERS["small"][:1]
+        chain = TIERS["small"][:1]
+        reservation = await quota.reserve(principal, quota.worst_case_usd(chain, messages, ESCALATION_TOKENS))
         try:
-            completion, reservation = await quota.metered(
-                principal,
-                model,
+            completion = await complete(
+                chain,
                 messages,
                 temperature=0.0,
                 max_tokens=ESCALATION_TOKENS,
                 invocation=replace(invocation, deadline=deadline),
             )
-        except (UpstreamError, UpstreamTimeout):
+        except (UpstreamError, UpstreamTimeout) as exc:
+            if exc.model is None:  # it reached no model
+                await quota.settle(reservation, 0.0)
+            else:  # the model may have produced its ESCALATION_TOKENS: charged
+                cut = Completion.cut(exc.model, messages, None, ESCALATION_TOKENS)
+                record = replace(_record(principal, invocation, cut, decision.agent), partial=True)
+                await asyncio.gather(usage.record(record), quota.settle(reservation, cut.cost_usd))
             return decision
         named = _NAME.search(completion.content)
         agent = named.group(1).lower() if named else ""
-        record = usage.UsageRecord(
-            user_id=principal.user_id,
-            endpoint="router",
-            agent=agent or decision.agent,
-            model=completion.model,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            cost_usd=completion.cost_usd,
-            latency_ms=completion.latency_ms,
-            request_id=invocation.request_id,
-            tier=MODELS[completion.model].tier,
-            baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
-        )
+        record = _record(principal, invocation, completion, agent or decision.agent)
         writes = [usage.record(record), quota.settle(reservation, completion.cost_usd)]
         if agent:
             writes.append(
@@ -96,3 +92,21 @@ async def _escalated(decision: Route, message: str, principal: Principal, invoca
     if agent not in AGENTS:
         return decision
     return replace(decision, agent=agent, agent_confidence=decision.agents[agent], reason="escalated")
+
+
+def _record(
+    principal: Principal, invocation: Invocation, completion: Completion, agent: str
+) -> usage.UsageRecord:
+    return usage.UsageRecord(
+        user_id=principal.user_id,
+        endpoint="router",
+        agent=agent,
+        model=completion.model,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost_usd=completion.cost_usd,
+        latency_ms=completion.latency_ms,
+        request_id=invocation.request_id,
+        tier=MODELS[completion.model].tier,
+        baseline_cost_usd=baseline_cost_usd(completion.prompt_tokens, completion.completion_tokens),
+    )

@@ -63,6 +63,8 @@ async def record_many(records: list[UsageRecord]) -> None:
     MongoDB first; if it fails, the Redis outbox (store/outbox.py); if Redis fails too, one log
     line per record (NOT_STORED). Beside the insert, a batch of the outbox is drained when due.
     """
+    if not records:
+        return
     now = datetime.now(UTC)
     documents = [{"_id": ObjectId(), **asdict(r), "cost_nano": r.cost_nano, "ts": now} for r in records]
     await asyncio.gather(_store(documents), _drain())
