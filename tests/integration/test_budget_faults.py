@@ -14,6 +14,9 @@ import pytest
 from redis import Redis
 
 from aether import clients, quota
+from aether.core import Principal
+from aether.errors import TooManyRequests
+from aether.store import usage
 from aether_local.model_server import Reply
 from tests.helpers import event, free_port, function, invoke, reset_process, start_redis_server
 
@@ -130,3 +133,46 @@ def test_a_caller_redis_does_not_know_is_refused_while_mongodb_is_down(model, us
     assert status == 503 and body["error"]["message"].startswith("budgets cannot be checked")
     assert ask(user, 1) == 200  # the known caller goes on, charged in Redis
     assert redis_nano(own_redis, user) > 0
+
+
+def a_call(user: str, cost_usd: float) -> usage.UsageRecord:
+    return usage.UsageRecord(user, "chat/quick", "sage", "m", 10, 10, cost_usd, 1.0, "r")
+
+
+def test_a_call_in_flight_across_a_redis_restart_is_charged_once(db, user, own_redis, monkeypatch):
+    # Given a call reserved in Redis, and Redis restarted empty while it runs
+    principal = Principal(user, False)
+    loop = asyncio.get_event_loop()
+    reservation = loop.run_until_complete(quota.reserve(principal, 0.0002))
+    own_redis.restart_empty()
+    # When, between its record landing and its settlement, another environment's reservation
+    # rebuilds the spend from MongoDB (the record in it)
+    recorded = usage.record_many
+
+    async def record_then_another_reservation(records: list[usage.UsageRecord]) -> None:
+        await recorded(records)
+        await quota.release(await quota.reserve(principal, 0.0002))
+
+    monkeypatch.setattr(usage, "record_many", record_then_another_reservation)
+    loop.run_until_complete(quota.charge(reservation, [a_call(user, 0.0001)]))
+    monkeypatch.setattr(usage, "record_many", recorded)
+    # Then the call is in Redis's spend once, not twice: a settlement Redis no longer holds adds
+    # nothing, and the next reservation with nothing in flight rebuilds the spend exactly
+    loop.run_until_complete(quota.release(loop.run_until_complete(quota.reserve(principal, 0.0002))))
+    assert redis_nano(own_redis, user) == mongo_nano(db, user) == quota.nano_usd(0.0001)
+
+
+def test_without_redis_an_environment_counts_every_reservation_it_holds(db, user, own_redis):
+    # Given an environment holding a reservation it made through Redis
+    principal = Principal(user, False)
+    loop = asyncio.get_event_loop()
+    first = loop.run_until_complete(quota.reserve(principal, BUDGET * 0.6))
+    # When Redis stops answering and the caller asks again in the same environment
+    own_redis.pause()
+    # Then the first reservation still counts: the second would pass the budget with it
+    with pytest.raises(TooManyRequests):
+        loop.run_until_complete(quota.reserve(principal, BUDGET * 0.6))
+    loop.run_until_complete(quota.release(first))
+    second = loop.run_until_complete(quota.reserve(principal, BUDGET * 0.6))
+    assert second.local
+    loop.run_until_complete(quota.release(second))

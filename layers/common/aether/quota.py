@@ -8,17 +8,20 @@ holds what every environment shares: for each user a cache of that spend per day
 (hashes: `spent` in nano-dollars, `checked` when it was last read from MongoDB) and the
 reservations in flight (a sorted set: "<id>:<nano-dollars>", scored by when it lapses). Before a
 model call its worst case is reserved in one Lua round trip against spent + in flight; after the
-call the reservation is replaced by the real cost (`settle`). The cache is rebuilt from MongoDB
-when it is missing (Redis restarted or evicted, a new day or month), and reconciled with it when
-nothing is in flight and it is older than QUOTA_RECONCILE_S, and for every user an environment
-served while Redis was away, once Redis answers again. A reservation whose environment died
-lapses after the request timeout.
+call its usage is recorded and then (`charge`, in that order) the reservation replaced by the
+real cost. The cache is rebuilt from MongoDB when it is missing (Redis restarted or evicted, a
+new day or month), when it is older than QUOTA_RECONCILE_S, and for every user an environment
+served while Redis was away, once Redis answers again. A rebuild is exact when nothing is in
+flight; otherwise it never lowers the spend and leaves the cache marked for the next quiet
+moment. A settlement of a reservation Redis no longer holds (lost in a restart) adds nothing and
+marks the cache the same way: its record is in MongoDB already. A reservation whose environment
+died lapses after the request timeout.
 
 Without Redis (down, paused, out of connections) an environment admits a call only against what
-MongoDB says the user spent plus the reservations it holds itself; without MongoDB too, it
-refuses (503). Across environments the excess is at most the reservations the others hold at
-that moment: one worst case each, since an environment serves one request at a time. The
-per-minute rate is then counted per environment.
+MongoDB says the user spent plus the reservations it holds itself (with Redis or without); without
+MongoDB too, it refuses (503). Across environments the excess is at most the reservations the
+others hold at that moment: one worst case each, since an environment serves one request at a
+time. The per-minute rate is then counted per environment.
 """
 
 import hashlib
@@ -26,7 +29,6 @@ import json
 import math
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -50,10 +52,11 @@ __all__ = [
     "Plan",
     "Reservation",
     "admit",
+    "charge",
     "keys_of",
     "plan_of",
+    "release",
     "reserve",
-    "settle",
     "worst_case_usd",
 ]
 
@@ -123,27 +126,44 @@ redis.call('EXPIRE', KEYS[3], ARGV[8])
 return 'ok'
 """
 
-# KEYS: day hash, month hash. ARGV: day spend, month spend (nano-dollars), now (ms), the hashes'
-# lifetimes (s), reconcile age (ms): the spend as MongoDB has it, written to a hash that lacks it
-# or was not reconciled by another environment meanwhile (a reconciliation must not undo the
-# settlements made since). Returns 1 (a nil would read as Redis unavailable).
+# KEYS: day hash, month hash, in-flight set. ARGV: day spend, month spend (nano-dollars), now
+# (ms), the hashes' lifetimes (s), reconcile age (ms; -1: now). The spend as MongoDB has it,
+# written to a hash that lacks it or was not reconciled for `age`. It is exact only when nothing
+# is in flight (every settled call's record is in MongoDB, `charge`); otherwise the spend is never
+# lowered and the hash is marked for a rebuild (checked 0) at the next reservation that finds
+# nothing in flight. Returns 1 (a nil would read as Redis unavailable).
 _REBUILD = """
 local now, age = tonumber(ARGV[3]), tonumber(ARGV[6])
+local quiet = redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf') == 0
 for i = 1, 2 do
-  local checked = redis.call('HGET', KEYS[i], 'checked')
-  if not checked or now - tonumber(checked) > age then
-    redis.call('HSET', KEYS[i], 'spent', ARGV[i], 'checked', ARGV[3])
+  local found = redis.call('HMGET', KEYS[i], 'spent', 'checked')
+  if not found[1] then
+    redis.call('HSET', KEYS[i], 'spent', ARGV[i], 'checked', quiet and ARGV[3] or 0)
     redis.call('EXPIRE', KEYS[i], ARGV[3 + i])
+  elseif now - tonumber(found[2]) > age then
+    if quiet then
+      redis.call('HSET', KEYS[i], 'spent', ARGV[i], 'checked', ARGV[3])
+    else
+      redis.call('HSET', KEYS[i], 'spent', math.max(tonumber(found[1]), tonumber(ARGV[i])), 'checked', 0)
+    end
   end
 end
 return 1
 """
 
-# KEYS: day hash, month hash, in-flight set. ARGV: the reservation's member, the real cost.
+# KEYS: day hash, month hash, in-flight set. ARGV: the reservation's member, the real cost. A
+# reservation Redis no longer holds (lost in a restart, or lapsed) adds nothing: its record is in
+# MongoDB, and the hashes are marked for a rebuild from it.
 _SETTLE = """
-redis.call('ZREM', KEYS[3], ARGV[1])
+local held = redis.call('ZREM', KEYS[3], ARGV[1])
 for i = 1, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HINCRBY', KEYS[i], 'spent', ARGV[2]) end
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    if held == 1 then
+      redis.call('HINCRBY', KEYS[i], 'spent', ARGV[2])
+    else
+      redis.call('HSET', KEYS[i], 'checked', 0)
+    end
+  end
 end
 return 1
 """
@@ -189,9 +209,10 @@ def _window(now: datetime) -> _Window:
     return _Window(now, day_start, month_start, until_tomorrow, math.ceil((next_month - now).total_seconds()))
 
 
-# This environment's own view while Redis is unavailable: its reservations in flight, its
-# per-minute counts, and the users whose Redis spend must be reconciled once Redis answers.
-_local_held: defaultdict[str, dict[str, int]] = defaultdict(dict)
+# This environment's own view while Redis is unavailable: the reservations it holds (made with
+# Redis or without), its per-minute counts, and the users whose Redis spend must be reconciled
+# once Redis answers.
+_local_held: dict[str, dict[str, int]] = {}
 _local_minutes: dict[tuple[str, int], int] = {}
 _served_without_redis: set[str] = set()
 
@@ -245,7 +266,7 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
     outcome = await _reserve_shared(principal.user_id, plan, window, keys, member, amount)
     local = outcome is None
     if outcome is None:  # Redis is unavailable: MongoDB's word and this environment's own holds
-        outcome = await _reserve_here(principal.user_id, plan, window, member, amount)
+        outcome = await _reserve_here(principal.user_id, plan, window, amount)
     if outcome == "month":
         raise TooManyRequests(
             f"monthly budget: your plan allows ${plan.usd_per_month:.2f} of model use per month (UTC)",
@@ -256,6 +277,7 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
             f"daily budget: your plan allows ${plan.usd_per_day:.2f} of model use per day (UTC)",
             retry_after_s=window.until_tomorrow,
         )
+    _local_held.setdefault(principal.user_id, {})[member] = amount
     return Reservation(principal.user_id, keys, member, amount, local)
 
 
@@ -308,23 +330,22 @@ async def _rebuild(keys: Keys, window: _Window, day: int, month: int, age_ms: in
     `age_ms`; False if Redis is unavailable."""
     now_ms = int(window.now.timestamp() * 1000)
     args = (day, month, now_ms, window.until_tomorrow + 3600, window.until_next_month + 3600, age_ms)
-    done = await _redis().call(lambda r: r.eval(_REBUILD, 2, keys.day, keys.month, *args))
+    done = await _redis().call(lambda r: r.eval(_REBUILD, 3, keys.day, keys.month, keys.held, *args))
     return done is not None
 
 
-async def _reserve_here(user_id: str, plan: Plan, window: _Window, member: str, amount: int) -> str:
+async def _reserve_here(user_id: str, plan: Plan, window: _Window, amount: int) -> str:
     """The reservation without Redis: against MongoDB's spend and this environment's own holds."""
     try:
         day, month = await usage.spent(user_id, window.day_start, window.month_start)
     except mongo_errors() as exc:
         raise _unavailable() from exc
     _served_without_redis.add(user_id)
-    held = sum(_local_held[user_id].values())
+    held = sum(_local_held.get(user_id, {}).values())
     if plan.usd_per_month and month + held + amount > nano_usd(plan.usd_per_month):
         return "month"
     if plan.usd_per_day and day + held + amount > nano_usd(plan.usd_per_day):
         return "day"
-    _local_held[user_id][member] = amount
     return "ok"
 
 
@@ -349,15 +370,28 @@ async def _reconcile_after_outage() -> None:
             return
 
 
-async def settle(reservation: Reservation, spent_usd: float) -> None:
-    """Replace the reserved worst case by what the call really cost (0 if it never reached the
-    provider). A settlement Redis does not take leaves the user to be reconciled."""
-    if not reservation.nano_usd:
+async def charge(reservation: Reservation, records: list[usage.UsageRecord]) -> None:
+    """Record the calls' usage, then settle the reservation to their cost. In that order: when a
+    settlement reaches Redis, MongoDB (what a rebuild reads) already holds its record."""
+    await usage.record_many(records)
+    await _settle(reservation, sum(r.cost_nano for r in records))
+
+
+async def release(reservation: Reservation) -> None:
+    """Give the reservation back: its call never reached a model."""
+    await _settle(reservation, 0)
+
+
+async def _settle(reservation: Reservation, cost: int) -> None:
+    """Replace the reserved worst case by the real cost (nano-dollars). A settlement Redis does not
+    take leaves the user to be reconciled."""
+    held = _local_held.get(reservation.user_id, {})
+    held.pop(reservation.member, None)
+    if not held:
+        _local_held.pop(reservation.user_id, None)
+    if not reservation.nano_usd or reservation.local:
         return
-    if reservation.local:
-        _local_held[reservation.user_id].pop(reservation.member, None)
-        return
-    keys, cost = reservation.keys, nano_usd(spent_usd)
+    keys = reservation.keys
     done = await _redis().call(
         lambda r: r.eval(_SETTLE, 3, keys.day, keys.month, keys.held, reservation.member, cost)
     )

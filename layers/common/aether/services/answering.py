@@ -243,7 +243,7 @@ async def _tokens(
             yield item
     except (UpstreamTimeout, UpstreamError) as exc:
         if exc.model is None:  # it never reached a model, or the model produced nothing
-            await quota.settle(reservation, 0.0)
+            await quota.release(reservation)
         else:
             received = "".join(read) if streamed else None
             await _charge(
@@ -251,7 +251,7 @@ async def _tokens(
             )
         raise
     except AetherError:
-        await quota.settle(reservation, 0.0)
+        await quota.release(reservation)
         raise
     except (GeneratorExit, asyncio.CancelledError):
         if finished:  # closed after the Completion: the caller records it
@@ -282,7 +282,7 @@ async def _drained(calls: AsyncGenerator[str | Completion], read: list[str]) -> 
 async def _charge(q: Question, plan: _Plan, reservation: quota.Reservation, completion: Completion) -> None:
     """Record and settle a call that did not end in an answer."""
     record = replace(_record(q, Answer(plan.head, completion, None, 0.0, None), plan.task), partial=True)
-    await asyncio.gather(usage.record(record), quota.settle(reservation, completion.cost_usd))
+    await quota.charge(reservation, [record])
 
 
 async def _called(q: Question, plan: _Plan, streamed: bool) -> AsyncGenerator[str | Completion]:
@@ -306,14 +306,13 @@ async def _finish(
     task: str | None,
     *also: Awaitable[object],
 ) -> Answer:
-    """Settle, record and store, concurrently; the Answer says whether its turn was stored."""
+    """Record and settle, and store, concurrently; the Answer says whether its turn was stored."""
+    record = _record(q, result, task)
     writes: list[Awaitable[object]] = [
-        usage.record(_record(q, result, task)),
+        usage.record(record) if reservation is None else quota.charge(reservation, [record]),
         rate_limits().refresh_if_due(TIERS[MODELS[result.completion.model].tier]),
         *also,
     ]
-    if reservation is not None:
-        writes.append(quota.settle(reservation, result.completion.cost_usd))
     if q.conversation_id is None:
         await asyncio.gather(*writes)
         return result

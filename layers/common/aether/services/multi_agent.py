@@ -193,8 +193,7 @@ class _FanOut:
         try:
             return await self._answers()
         finally:
-            spent = sum(r.cost_usd for r in self.calls)
-            await asyncio.gather(usage.record_many(self.calls), quota.settle(reservation, spent))
+            await quota.charge(reservation, self.calls)
 
     def _charge(self, agent: str, completion: Completion, *, answered: bool) -> None:
         record = usage_record(

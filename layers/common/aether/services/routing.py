@@ -74,16 +74,16 @@ async def _escalated(decision: Route, message: str, principal: Principal, invoca
             )
         except (UpstreamError, UpstreamTimeout) as exc:
             if exc.model is None:  # it reached no model
-                await quota.settle(reservation, 0.0)
+                await quota.release(reservation)
             else:  # the model may have produced its ESCALATION_TOKENS: charged
                 cut = Completion.cut(exc.model, messages, None, ESCALATION_TOKENS)
                 record = replace(_record(principal, invocation, cut, decision.agent), partial=True)
-                await asyncio.gather(usage.record(record), quota.settle(reservation, cut.cost_usd))
+                await quota.charge(reservation, [record])
             return decision
         named = _NAME.search(completion.content)
         agent = named.group(1).lower() if named else ""
         record = _record(principal, invocation, completion, agent or decision.agent)
-        writes = [usage.record(record), quota.settle(reservation, completion.cost_usd)]
+        writes = [quota.charge(reservation, [record])]
         if agent:
             writes.append(
                 cache.put("router", key, agent.encode(), settings.response_cache_ttl_s, ("l1", "l3"))
