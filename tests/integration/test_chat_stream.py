@@ -147,6 +147,41 @@ def test_a_client_that_goes_away_is_sent_nothing_more_and_the_provider_usage_is_
     assert db.messages.count_documents({"user_id": user}) == 0  # an unfinished answer is not stored
 
 
+def test_a_request_cancelled_while_it_waits_for_the_model_is_still_charged_the_provider_usage(
+    model, db, user
+):
+    # Given a model that streams slowly, and a client whose request is cancelled (as uvicorn does
+    # when it disconnects) while it waits for the next delta
+    model.script(
+        Reply(content="one two three four five six seven eight", completion_tokens=8, chunk_delay_s=0.02)
+    )
+
+    async def scenario() -> None:
+        invocation = Invocation("cancel-mid-wait", time.monotonic() + 20)
+        request = ChatRequest(message="cancel me while waiting", agent="sage")
+        two_deltas = asyncio.Event()
+
+        async def client() -> None:
+            events = await chat_stream(request, Principal(user, False), invocation)
+            received = 0
+            async for _ in events:
+                received += 1
+                if received == 3:  # start, two deltas
+                    two_deltas.set()
+
+        task = asyncio.create_task(client())
+        await two_deltas.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    function("chat")
+    asyncio.get_event_loop().run_until_complete(scenario())
+    # Then the call was read on to its end by a task of its own: the provider's count is charged
+    record = db.usage.find_one({"user_id": user})
+    assert record["partial"] is True and record["completion_tokens"] == 8
+
+
 def test_an_openai_stream_cancelled_under_uvicorn_is_charged_a_bound_on_what_came_and_settles_the_budget(
     model, db, redis_sync, user
 ):

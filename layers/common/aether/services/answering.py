@@ -11,9 +11,9 @@ known before the first token (Head) and then the deltas and the Answer. Both run
    a stream reads the cache first and writes its answer once complete.
 2. route (`_plan`): agent, task kind and tier (services/routing.py), the model, the messages.
 3. reserve and call the model (`_tokens`): the worst case is reserved against the budgets; the
-   model's answer whole (one call) or streamed, deltas then the Completion. A failure releases the
-   reservation; a client that leaves stops the model, and its estimated usage is recorded and
-   settled, shielded from the cancellation.
+   model's answer whole (one call) or streamed, deltas then the Completion. A failure that never
+   reached a model releases the reservation; a call cut short is recorded and charged (`_tokens`
+   says how), shielded from the cancellation of a client that left.
 4. settle and record (`_finish`): the reservation settled to the real cost, one usage record, the
    conversation turn when the route keeps one, and the rate-limit view refreshed when due: one
    concurrent stage, awaited before the handler returns.
@@ -186,7 +186,7 @@ async def _streamed(
             result = Answer(replace(head, tier=MODELS[item.model].tier), item, None, _since(started), None)
             yield await _finish(q, result, reservation, asked_at, plan.task, put)
     finally:
-        await tokens.aclose()  # if the consumer left mid-stream, so does the model
+        await tokens.aclose()  # if the consumer left mid-stream, the call is read on and charged
 
 
 def _digest(q: Question) -> str:
@@ -224,18 +224,21 @@ async def _tokens(
 ) -> AsyncGenerator[str | Completion]:
     """The model's deltas (none when not streamed), then its Completion, inside the reservation.
 
-    Every call that reached the provider is recorded and charged. Cut short, it is charged what the
-    provider said it used when that can be had, else a count that never falls below what it
-    produced (Completion.cut): a client that leaves stops being sent deltas, but the answer is
-    read on to its end (within the request's deadline) for the provider's usage; a break after
-    some deltas or the deadline is charged from the bytes received, a whole answer cut by the
-    deadline as max_tokens.
+    Every call that reached the provider is recorded and charged. The call is read by a task of
+    its own, so a client that leaves (its request cancelled or its stream closed) stops being sent
+    deltas but not the call: it is read to its end (within the request's deadline) and charged
+    the provider's usage. Cut short without usage (the provider broke off, the deadline came),
+    it is charged a count that never falls below what it produced (Completion.cut): the bytes
+    received, or max_tokens for a whole answer that never came.
     """
+    items: asyncio.Queue[str | Completion | BaseException | None] = asyncio.Queue()
+    reader = asyncio.create_task(_read(_called(q, plan, streamed), items))
     read: list[str] = []  # the deltas the model sent, to the client or after it left
     finished = False
-    calls = _called(q, plan, streamed)
     try:
-        async for item in calls:
+        while (item := await items.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
             if isinstance(item, Completion):
                 finished = True
             else:
@@ -257,25 +260,42 @@ async def _tokens(
         if finished:  # closed after the Completion: the caller records it
             raise
         with anyio.CancelScope(shield=True):
-            completion = await _drained(calls, read) if streamed else None
-            await calls.aclose()
+            running = not reader.done() or not items.empty()  # else its end was read already
+            completion = await _rest(items, read) if running else None
             if completion is None:
                 received = "".join(read) if streamed else None
                 completion = Completion.cut(plan.choice.model, plan.messages, received, q.max_tokens)
             await _charge(q, plan, reservation, completion)
+            await asyncio.wait([reader])
         raise
 
 
-async def _drained(calls: AsyncGenerator[str | Completion], read: list[str]) -> Completion | None:
-    """The rest of a stream whose client left, read (its deltas added to `read`) for the provider's
-    usage; None if the stream breaks or the request's deadline comes first (stream() keeps it)."""
+async def _read(
+    calls: AsyncGenerator[str | Completion], items: "asyncio.Queue[str | Completion | BaseException | None]"
+) -> None:
+    """Every item of the call into `items`, then None; or the exception that ended it."""
     try:
         async for item in calls:
-            if isinstance(item, Completion):
-                return item
-            read.append(item)
-    except AetherError:
-        return None
+            items.put_nowait(item)
+    except BaseException as exc:
+        items.put_nowait(exc)
+        if not isinstance(exc, Exception):
+            raise
+        return
+    items.put_nowait(None)
+
+
+async def _rest(
+    items: "asyncio.Queue[str | Completion | BaseException | None]", read: list[str]
+) -> Completion | None:
+    """The rest of a call whose client left (its deltas added to `read`), for the provider's
+    usage; None if the call breaks or its deadline comes first (the call keeps the deadline)."""
+    while (item := await items.get()) is not None:
+        if isinstance(item, Completion):
+            return item
+        if isinstance(item, BaseException):
+            return None
+        read.append(item)
     return None
 
 
