@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -82,6 +83,19 @@ def service_env(mongo_url: str, model_server: ModelServer) -> dict[str, str]:
         ),
         "DEFAULT_PLAN": "bench",
     }
+
+
+def apply_indexes(env: dict[str, str]) -> None:
+    """`aether-local indexes` against the database `env` names."""
+    done = subprocess.run(
+        [sys.executable, "-m", "aether_local.cli", "indexes"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"aether-local indexes failed:\n{done.stderr}")
 
 
 def machine() -> dict[str, Any]:

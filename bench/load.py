@@ -23,7 +23,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -41,9 +40,10 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import code_version, machine, service_env, services  # noqa: E402
+from harness import apply_indexes, code_version, machine, service_env, services  # noqa: E402
 
 from aether_local.model_server import Reply  # noqa: E402
+from aether_local.processes import free_port  # noqa: E402
 
 USERS = 200
 DURATION_S = 60.0
@@ -118,22 +118,8 @@ def load_services() -> Iterator[dict[str, str]]:
     with services(REDIS_URL) as (mongo_url, model_server):
         model_server.responder = model_reply(random.Random(7))
         env = {**service_env(mongo_url, model_server), "REDIS_URL": REDIS_URL, "MONGO_DB": MONGO_DB}
-        indexes = subprocess.run(
-            [sys.executable, "-m", "aether_local.cli", "indexes"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-        )
-        if indexes.returncode != 0:
-            raise RuntimeError(f"aether-local indexes failed:\n{indexes.stderr}")
+        apply_indexes(env)
         yield env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

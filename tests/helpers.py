@@ -6,8 +6,6 @@ import importlib.util
 import json
 import math
 import os
-import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -30,8 +28,10 @@ from aether.agents.catalog import AGENTS
 from aether.agents.features import FEATURES_VERSION, features
 from aether.agents.router import TASKS, Weights
 from aether.settings import get_settings
+from aether_local import processes
 from aether_local.events import http_api_event
 from aether_local.lambda_host import LambdaContext
+from aether_local.processes import free_port
 from aether_local.router_training.train import pack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +42,6 @@ AGENT_NAMES = list(AGENTS)
 THRESHOLDS = {"agent_min_confidence": 0.4, "task_min_confidence": 0.5, "lean_large_at": 0.3}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _redis_answers(url: str) -> bool:
     try:
         return bool(Redis.from_url(url, socket_timeout=0.5).ping())
@@ -56,23 +50,11 @@ def _redis_answers(url: str) -> bool:
 
 
 def start_redis_server(port: int | None = None) -> tuple[subprocess.Popen[str], str]:
-    """A throwaway redis-server (on a free port by default); returns once it accepts connections."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("no Redis answers on 127.0.0.1:6379 and redis-server is not installed")
-    port = port or free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    for line in process.stdout:
-        if "Ready to accept connections" in line:
-            break
-    else:
-        pytest.fail("redis-server did not start")
-    return process, f"redis://127.0.0.1:{port}/0"
+    """A throwaway redis-server (aether_local.processes); the test fails if there is none."""
+    try:
+        return processes.start_redis_server(port)
+    except RuntimeError as exc:
+        pytest.fail(f"no Redis answers on 127.0.0.1:6379 and {exc}")
 
 
 _FUNCTIONS: dict[str, ModuleType] = {}

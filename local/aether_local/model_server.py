@@ -53,6 +53,7 @@ class ModelServer:
         self.label = label
         self.requests: list[dict[str, Any]] = []
         self.model_lists = 0  # GET /models: the health check's call
+        self.chunks_sent: list[int] = []  # per streamed answer, the deltas that reached the client
         self._script: deque[Reply] = deque()
         self.responder: Callable[[dict[str, Any]], Reply | None] | None = None
         self._lock = threading.Lock()
@@ -84,6 +85,7 @@ class ModelServer:
         with self._lock:
             self._script.clear()
             self.requests.clear()
+            self.chunks_sent.clear()
             self.model_lists = 0
             self.responder = None
 
@@ -185,28 +187,36 @@ class ModelServer:
                     "model": answer["model"],
                 }
                 words = answer["choices"][0]["message"]["content"].split(" ")
-                for index, word in enumerate(words):
-                    if reply.fail_after_chunks is not None and index == reply.fail_after_chunks:
-                        self._event({"error": {"message": "scripted failure mid-stream", "type": "scripted"}})
-                        return
-                    if reply.chunk_delay_s:
-                        time.sleep(reply.chunk_delay_s)
-                    delta = word if index == 0 else " " + word
-                    self._event(
-                        {
-                            **base,
-                            "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}],
-                        }
-                    )
-                    if index == 0 and reply.hold_after_first_chunk is not None:
-                        reply.hold_after_first_chunk.wait(60)
-                final = {
-                    **base,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                    "x_groq": {"id": answer["id"], "usage": answer["usage"]},
-                }
-                self._event(final)
-                self.wfile.write(b"data: [DONE]\n\n")
+                sent = 0
+                try:
+                    for index, word in enumerate(words):
+                        if reply.fail_after_chunks is not None and index == reply.fail_after_chunks:
+                            self._event(
+                                {"error": {"message": "scripted failure mid-stream", "type": "scripted"}}
+                            )
+                            return
+                        if reply.chunk_delay_s:
+                            time.sleep(reply.chunk_delay_s)
+                        delta = word if index == 0 else " " + word
+                        self._event(
+                            {
+                                **base,
+                                "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": None}],
+                            }
+                        )
+                        sent += 1
+                        if index == 0 and reply.hold_after_first_chunk is not None:
+                            reply.hold_after_first_chunk.wait(60)
+                    final = {
+                        **base,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "x_groq": {"id": answer["id"], "usage": answer["usage"]},
+                    }
+                    self._event(final)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                finally:
+                    with server._lock:
+                        server.chunks_sent.append(sent)
 
             def _event(self, data: dict[str, Any]) -> None:
                 self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
