@@ -15,7 +15,7 @@ from redis import Redis
 
 from aether import clients, quota
 from aether.core import Principal
-from aether.errors import TooManyRequests
+from aether.errors import ServiceUnavailable
 from aether.store import usage
 from aether_local.model_server import Reply
 from tests.helpers import event, free_port, function, invoke, reset_process, start_redis_server
@@ -162,17 +162,36 @@ def test_a_call_in_flight_across_a_redis_restart_is_charged_once(db, user, own_r
     assert redis_nano(own_redis, user) == mongo_nano(db, user) == quota.nano_usd(0.0001)
 
 
-def test_without_redis_an_environment_counts_every_reservation_it_holds(db, user, own_redis):
-    # Given an environment holding a reservation it made through Redis
+def test_without_redis_an_environment_admits_one_call_per_user_at_a_time(db, user, own_redis):
+    # Given an environment holding a reservation of the caller's, made through Redis
     principal = Principal(user, False)
     loop = asyncio.get_event_loop()
-    first = loop.run_until_complete(quota.reserve(principal, BUDGET * 0.6))
+    first = loop.run_until_complete(quota.reserve(principal, BUDGET * 0.1))
     # When Redis stops answering and the caller asks again in the same environment
     own_redis.pause()
-    # Then the first reservation still counts: the second would pass the budget with it
-    with pytest.raises(TooManyRequests):
-        loop.run_until_complete(quota.reserve(principal, BUDGET * 0.6))
+    # Then the second call waits its turn (503), however much budget MongoDB says is left
+    with pytest.raises(ServiceUnavailable):
+        loop.run_until_complete(quota.reserve(principal, BUDGET * 0.1))
+    # and once the first is settled, the next is admitted against MongoDB's spend
     loop.run_until_complete(quota.release(first))
-    second = loop.run_until_complete(quota.reserve(principal, BUDGET * 0.6))
+    second = loop.run_until_complete(quota.reserve(principal, BUDGET * 0.1))
     assert second.local
     loop.run_until_complete(quota.release(second))
+
+
+def test_a_reservation_a_paused_redis_ran_without_answering_is_dropped_when_it_answers(user, own_redis):
+    # Given Redis paused while a reservation is sent to it (the command waits in its socket)
+    principal = Principal(user, False)
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(quota.release(loop.run_until_complete(quota.reserve(principal, 0.0001))))
+    own_redis.pause()
+    reservation = loop.run_until_complete(quota.reserve(principal, 0.0002))  # admitted without Redis
+    assert reservation.local
+    loop.run_until_complete(quota.release(reservation))
+    # When Redis answers again, it runs the command it was sent: a reservation nobody will settle
+    own_redis.resume()
+    held = quota.keys_of(user, datetime.now(UTC)).held
+    assert own_redis.client.zcard(held) == 1
+    # Then the environment's next reservation first drops it
+    loop.run_until_complete(quota.release(loop.run_until_complete(quota.reserve(principal, 0.0001))))
+    assert own_redis.client.zcard(held) == 0

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 import aether.cache
 from aether import clients
+from aether.cache.redis_tier import RedisTier
 from aether.cache.tiered import TieredCache
 from aether.settings import Settings
 from aether.telemetry import flush_metrics
@@ -97,3 +98,29 @@ def test_chat_keeps_answering_when_redis_hangs(model, user, black_hole_redis):
     assert status == 200
     assert (second["cached"], second["cache_tier"]) == (True, "l2")
     assert aether.cache.get_cache().l3.incidents == 1
+
+
+def test_a_pool_with_no_free_connection_fails_that_call_only_and_redis_stays_in_use(settings_env):
+    # Given an environment whose one Redis connection is taken
+    function("chat")
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(clients.close_all())
+    settings_env.setenv("REDIS_MAX_CONNECTIONS", "1")
+    settings_env.setenv("REDIS_POOL_WAIT_MS", "20")
+    reset_process()
+    tier = RedisTier(clients.redis, retry_after_s=60)
+
+    async def scenario() -> tuple[object, bool, object]:
+        pool = clients.redis().connection_pool
+        taken = await pool.get_connection()
+        waited = await tier.call(lambda redis: redis.ping())  # no connection frees up in 20 ms
+        await pool.release(taken)
+        return waited, tier.available, await tier.call(lambda redis: redis.ping())
+
+    try:
+        waited, available, after = loop.run_until_complete(scenario())
+    finally:
+        loop.run_until_complete(clients.close_all())
+        reset_process()
+    # Then that call fails alone: Redis is not marked down, and the next call uses it
+    assert waited is None and available is True and after is True

@@ -17,11 +17,12 @@ moment. A settlement of a reservation Redis no longer holds (lost in a restart) 
 marks the cache the same way: its record is in MongoDB already. A reservation whose environment
 died lapses after the request timeout.
 
-Without Redis (down, paused, out of connections) an environment admits a call only against what
-MongoDB says the user spent plus the reservations it holds itself (with Redis or without); without
-MongoDB too, it refuses (503). Across environments the excess is at most the reservations the
-others hold at that moment: one worst case each, since an environment serves one request at a
-time. The per-minute rate is then counted per environment.
+Without Redis (down, paused, out of connections, or no free connection in this environment's
+pool) an environment admits a call only when it holds no other reservation of the user's, and
+only against what MongoDB says they spent; without MongoDB too, it refuses (503). Across
+environments the excess is then at most the reservations the others hold unsettled: one worst
+case per environment. A reservation a paused Redis ran without answering is dropped once it
+answers again. The per-minute rate is then counted per environment.
 """
 
 import hashlib
@@ -209,12 +210,13 @@ def _window(now: datetime) -> _Window:
     return _Window(now, day_start, month_start, until_tomorrow, math.ceil((next_month - now).total_seconds()))
 
 
-# This environment's own view while Redis is unavailable: the reservations it holds (made with
-# Redis or without), its per-minute counts, and the users whose Redis spend must be reconciled
-# once Redis answers.
-_local_held: dict[str, dict[str, int]] = {}
+# This environment's own view for when Redis is unavailable: the reservations it holds (made with
+# Redis or without), its per-minute counts, the users whose Redis spend must be reconciled once
+# Redis answers, and the reservations Redis may have run without answering.
+_held_here: dict[str, set[str]] = {}  # user -> the reservations this environment holds
 _local_minutes: dict[tuple[str, int], int] = {}
 _served_without_redis: set[str] = set()
+_unanswered: dict[str, set[str]] = {}  # in-flight set key -> members
 
 
 async def admit(principal: Principal) -> None:
@@ -261,7 +263,7 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
     member = f"{uuid.uuid4().hex}:{amount}"
     if not plan.usd_per_day and not plan.usd_per_month:
         return Reservation(principal.user_id, keys, member, 0)
-    if _served_without_redis and _redis().available:
+    if (_served_without_redis or _unanswered) and _redis().available:
         await _reconcile_after_outage()  # before the reservation, which must see what they spent
     outcome = await _reserve_shared(principal.user_id, plan, window, keys, member, amount)
     local = outcome is None
@@ -277,7 +279,7 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
             f"daily budget: your plan allows ${plan.usd_per_day:.2f} of model use per day (UTC)",
             retry_after_s=window.until_tomorrow,
         )
-    _local_held.setdefault(principal.user_id, {})[member] = amount
+    _held_here.setdefault(principal.user_id, set()).add(member)
     return Reservation(principal.user_id, keys, member, amount, local)
 
 
@@ -308,7 +310,8 @@ async def _reserve_shared(
             return await redis.eval(_RESERVE, 3, keys.day, keys.month, keys.held, *args)
 
         result = await _redis().call(run)
-        if result is None:
+        if result is None:  # a paused Redis runs it later: dropped once Redis answers again
+            _unanswered.setdefault(keys.held, set()).add(member)
             return None
         outcome = result.decode() if isinstance(result, bytes) else str(result)
         if outcome not in {"missing", "stale"}:
@@ -335,27 +338,39 @@ async def _rebuild(keys: Keys, window: _Window, day: int, month: int, age_ms: in
 
 
 async def _reserve_here(user_id: str, plan: Plan, window: _Window, amount: int) -> str:
-    """The reservation without Redis: against MongoDB's spend and this environment's own holds."""
+    """The reservation without Redis: one call at a time per user in this environment (another
+    reservation of theirs held here is a 503), against what MongoDB says they spent."""
+    if _held_here.get(user_id):
+        raise _unavailable(retry_after_s=1)
     try:
         day, month = await usage.spent(user_id, window.day_start, window.month_start)
     except mongo_errors() as exc:
         raise _unavailable() from exc
     _served_without_redis.add(user_id)
-    held = sum(_local_held.get(user_id, {}).values())
-    if plan.usd_per_month and month + held + amount > nano_usd(plan.usd_per_month):
+    if plan.usd_per_month and month + amount > nano_usd(plan.usd_per_month):
         return "month"
-    if plan.usd_per_day and day + held + amount > nano_usd(plan.usd_per_day):
+    if plan.usd_per_day and day + amount > nano_usd(plan.usd_per_day):
         return "day"
     return "ok"
 
 
-def _unavailable() -> ServiceUnavailable:
-    return ServiceUnavailable("budgets cannot be checked right now; retry shortly", retry_after_s=5)
+def _unavailable(retry_after_s: int = 5) -> ServiceUnavailable:
+    message = "budgets cannot be checked right now; retry shortly"
+    return ServiceUnavailable(message, retry_after_s=retry_after_s)
 
 
 async def _reconcile_after_outage() -> None:
-    """Once Redis answers again, the spend of the users served without it is read from MongoDB:
-    what they spent meanwhile is charged, and holds that never settled are dropped."""
+    """Once Redis answers again, reservations it may have run without answering are dropped, and
+    the spend of the users served without it is read from MongoDB: what they spent meanwhile is
+    charged."""
+    for held_key, members in list(_unanswered.items()):
+
+        async def drop(redis: "Redis", key: str = held_key, dropped: set[str] = members) -> object:
+            return await redis.zrem(key, *dropped)
+
+        if await _redis().call(drop) is None:
+            return
+        del _unanswered[held_key]
     while _served_without_redis:
         user_id = _served_without_redis.pop()
         window = _window(datetime.now(UTC))
@@ -385,10 +400,10 @@ async def release(reservation: Reservation) -> None:
 async def _settle(reservation: Reservation, cost: int) -> None:
     """Replace the reserved worst case by the real cost (nano-dollars). A settlement Redis does not
     take leaves the user to be reconciled."""
-    held = _local_held.get(reservation.user_id, {})
-    held.pop(reservation.member, None)
+    held = _held_here.get(reservation.user_id, set())
+    held.discard(reservation.member)
     if not held:
-        _local_held.pop(reservation.user_id, None)
+        _held_here.pop(reservation.user_id, None)
     if not reservation.nano_usd or reservation.local:
         return
     keys = reservation.keys

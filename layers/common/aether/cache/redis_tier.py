@@ -38,11 +38,18 @@ _READ_SHA = hashlib.sha1(_READ.encode()).hexdigest()
 
 
 @cache
-def _redis_errors() -> tuple[type[Exception], type[Exception]]:
-    """redis-py's RedisError and NoScriptError, imported on first use (not at cold start)."""
-    from redis.exceptions import NoScriptError, RedisError
+def _redis_errors() -> tuple[type[Exception], type[Exception], type[Exception]]:
+    """redis-py's RedisError, NoScriptError and ConnectionError, imported on first use (not at cold
+    start)."""
+    from redis.exceptions import ConnectionError, NoScriptError, RedisError
 
-    return RedisError, NoScriptError
+    return RedisError, NoScriptError, ConnectionError
+
+
+def _no_free_connection(exc: BaseException) -> bool:
+    """The connection pool found no free connection within REDIS_POOL_WAIT_MS (redis-py raises a
+    ConnectionError from the wait's TimeoutError)."""
+    return isinstance(exc, _redis_errors()[2]) and isinstance(exc.__cause__, TimeoutError)
 
 
 class RedisTier:
@@ -65,6 +72,9 @@ class RedisTier:
         try:
             result = await operation(client)
         except (_redis_errors()[0], OSError) as exc:
+            if _no_free_connection(exc):  # this environment is busy, not Redis down: this call only
+                count("RedisPoolWaits")
+                return None
             if self._down_until == 0.0:
                 self.incidents += 1
                 count("RedisIncidents")

@@ -29,6 +29,7 @@ METRICS: dict[str, tuple[Unit, tuple[str, ...]]] = {
     "TierHits": ("Count", ("tier",)),
     "TierMisses": ("Count", ("tier",)),
     "RedisIncidents": ("Count", ()),
+    "RedisPoolWaits": ("Count", ()),  # a call that found no free connection in time (Redis not down)
     # the execution environment
     "ColdStart": ("Count", ()),
     "MemoryUsedMB": ("Megabytes", ()),
