@@ -179,6 +179,26 @@ def test_without_redis_an_environment_admits_one_call_per_user_at_a_time(db, use
     loop.run_until_complete(quota.release(second))
 
 
+def test_without_redis_concurrent_calls_of_one_user_in_one_environment_are_admitted_one_at_a_time(
+    db, user, own_redis
+):
+    # Given Redis paused, and ten calls of one caller arriving at once in one environment
+    principal = Principal(user, False)
+    loop = asyncio.get_event_loop()
+    own_redis.pause()
+
+    async def at_once() -> list[object]:
+        asked = [quota.reserve(principal, BUDGET * 0.01) for _ in range(10)]
+        return await asyncio.gather(*asked, return_exceptions=True)
+
+    outcomes = loop.run_until_complete(at_once())
+    # Then one is admitted against MongoDB's spend, the others are told to retry
+    admitted = [o for o in outcomes if isinstance(o, quota.Reservation)]
+    refused = [o for o in outcomes if isinstance(o, ServiceUnavailable)]
+    assert (len(admitted), len(refused)) == (1, 9)
+    loop.run_until_complete(quota.release(admitted[0]))
+
+
 def test_a_reservation_a_paused_redis_ran_without_answering_is_dropped_when_it_answers(user, own_redis):
     # Given Redis paused while a reservation is sent to it (the command waits in its socket)
     principal = Principal(user, False)

@@ -268,7 +268,7 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
     outcome = await _reserve_shared(principal.user_id, plan, window, keys, member, amount)
     local = outcome is None
     if outcome is None:  # Redis is unavailable: MongoDB's word and this environment's own holds
-        outcome = await _reserve_here(principal.user_id, plan, window, amount)
+        outcome = await _reserve_here(principal.user_id, plan, window, member, amount)
     if outcome == "month":
         raise TooManyRequests(
             f"monthly budget: your plan allows ${plan.usd_per_month:.2f} of model use per month (UTC)",
@@ -337,21 +337,34 @@ async def _rebuild(keys: Keys, window: _Window, day: int, month: int, age_ms: in
     return done is not None
 
 
-async def _reserve_here(user_id: str, plan: Plan, window: _Window, amount: int) -> str:
+async def _reserve_here(user_id: str, plan: Plan, window: _Window, member: str, amount: int) -> str:
     """The reservation without Redis: one call at a time per user in this environment (another
     reservation of theirs held here is a 503), against what MongoDB says they spent."""
-    if _held_here.get(user_id):
+    held = _held_here.setdefault(user_id, set())
+    if held:
         raise _unavailable(retry_after_s=1)
+    held.add(member)  # before the read: a concurrent request here sees it
     try:
         day, month = await usage.spent(user_id, window.day_start, window.month_start)
     except mongo_errors() as exc:
+        _drop_hold(user_id, member)
         raise _unavailable() from exc
     _served_without_redis.add(user_id)
+    outcome = "ok"
     if plan.usd_per_month and month + amount > nano_usd(plan.usd_per_month):
-        return "month"
-    if plan.usd_per_day and day + amount > nano_usd(plan.usd_per_day):
-        return "day"
-    return "ok"
+        outcome = "month"
+    elif plan.usd_per_day and day + amount > nano_usd(plan.usd_per_day):
+        outcome = "day"
+    if outcome != "ok":
+        _drop_hold(user_id, member)
+    return outcome
+
+
+def _drop_hold(user_id: str, member: str) -> None:
+    held = _held_here.get(user_id, set())
+    held.discard(member)
+    if not held:
+        _held_here.pop(user_id, None)
 
 
 def _unavailable(retry_after_s: int = 5) -> ServiceUnavailable:
@@ -400,10 +413,7 @@ async def release(reservation: Reservation) -> None:
 async def _settle(reservation: Reservation, cost: int) -> None:
     """Replace the reserved worst case by the real cost (nano-dollars). A settlement Redis does not
     take leaves the user to be reconciled."""
-    held = _held_here.get(reservation.user_id, set())
-    held.discard(reservation.member)
-    if not held:
-        _held_here.pop(reservation.user_id, None)
+    _drop_hold(reservation.user_id, reservation.member)
     if not reservation.nano_usd or reservation.local:
         return
     keys = reservation.keys
