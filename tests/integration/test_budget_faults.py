@@ -215,3 +215,23 @@ def test_a_reservation_a_paused_redis_ran_without_answering_is_dropped_when_it_a
     # Then the environment's next reservation first drops it
     loop.run_until_complete(quota.release(loop.run_until_complete(quota.reserve(principal, 0.0001))))
     assert own_redis.client.zcard(held) == 0
+
+
+def test_a_settlement_redis_refused_is_charged_from_mongodb_and_its_reservation_dropped(db, user, own_redis):
+    # Given a call reserved in Redis, which then refuses new connections (maxclients reached)
+    principal = Principal(user, False)
+    loop = asyncio.get_event_loop()
+    reservation = loop.run_until_complete(quota.reserve(principal, 0.0002))
+    admin = own_redis.client
+    admin.config_set("maxclients", 1)
+    admin.client_kill_filter(_type="normal", skipme=True)
+    # When the call is charged: its record lands in MongoDB, its settlement is refused
+    loop.run_until_complete(quota.charge(reservation, [a_call(user, 0.0001)]))
+    held = quota.keys_of(user, datetime.now(UTC)).held
+    assert admin.zcard(held) == 1
+    # Then, once Redis takes connections again, the next reservation drops the stale one and
+    # charges the call from MongoDB
+    admin.config_set("maxclients", 10000)
+    loop.run_until_complete(quota.release(loop.run_until_complete(quota.reserve(principal, 0.0001))))
+    assert admin.zcard(held) == 0
+    assert redis_nano(own_redis, user) == mongo_nano(db, user) == quota.nano_usd(0.0001)

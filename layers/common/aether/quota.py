@@ -21,8 +21,10 @@ Without Redis (down, paused, out of connections, or no free connection in this e
 pool) an environment admits a call only when it holds no other reservation of the user's, and
 only against what MongoDB says they spent; without MongoDB too, it refuses (503). Across
 environments the excess is then at most the reservations the others hold unsettled: one worst
-case per environment. A reservation a paused Redis ran without answering is dropped once it
-answers again. The per-minute rate is then counted per environment.
+case per environment. Once Redis answers again, the reservations it did not answer for (a paused
+Redis may run them later) or whose settlement it did not answer are dropped, and the spend of
+the users served meanwhile is rebuilt from MongoDB. The per-minute rate is then counted per
+environment.
 """
 
 import hashlib
@@ -212,11 +214,12 @@ def _window(now: datetime) -> _Window:
 
 # This environment's own view for when Redis is unavailable: the reservations it holds (made with
 # Redis or without), its per-minute counts, the users whose Redis spend must be reconciled once
-# Redis answers, and the reservations Redis may have run without answering.
+# Redis answers, and the reservations to drop then (Redis may have run their reservation without
+# answering, or not run their settlement).
 _held_here: dict[str, set[str]] = {}  # user -> the reservations this environment holds
 _local_minutes: dict[tuple[str, int], int] = {}
 _served_without_redis: set[str] = set()
-_unanswered: dict[str, set[str]] = {}  # in-flight set key -> members
+_unanswered: dict[str, set[str]] = {}  # in-flight set key -> members to drop
 
 
 async def admit(principal: Principal) -> None:
@@ -373,9 +376,8 @@ def _unavailable(retry_after_s: int = 5) -> ServiceUnavailable:
 
 
 async def _reconcile_after_outage() -> None:
-    """Once Redis answers again, reservations it may have run without answering are dropped, and
-    the spend of the users served without it is read from MongoDB: what they spent meanwhile is
-    charged."""
+    """Once Redis answers again, the reservations it did not answer for are dropped, and the spend
+    of the users served without it is read from MongoDB: what they spent meanwhile is charged."""
     for held_key, members in list(_unanswered.items()):
 
         async def drop(redis: "Redis", key: str = held_key, dropped: set[str] = members) -> object:
@@ -412,7 +414,8 @@ async def release(reservation: Reservation) -> None:
 
 async def _settle(reservation: Reservation, cost: int) -> None:
     """Replace the reserved worst case by the real cost (nano-dollars). A settlement Redis does not
-    take leaves the user to be reconciled."""
+    answer leaves the reservation to be dropped and the user's spend to be rebuilt from MongoDB
+    (where `charge` put the record first) once Redis answers again."""
     _drop_hold(reservation.user_id, reservation.member)
     if not reservation.nano_usd or reservation.local:
         return
@@ -420,5 +423,6 @@ async def _settle(reservation: Reservation, cost: int) -> None:
     done = await _redis().call(
         lambda r: r.eval(_SETTLE, 3, keys.day, keys.month, keys.held, reservation.member, cost)
     )
-    if done is None and cost:
+    if done is None:
+        _unanswered.setdefault(keys.held, set()).add(reservation.member)
         _served_without_redis.add(reservation.user_id)
