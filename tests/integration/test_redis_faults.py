@@ -16,7 +16,7 @@ from aether.cache.redis_tier import RedisTier
 from aether.cache.tiered import TieredCache
 from aether.settings import Settings
 from aether.telemetry import flush_metrics
-from tests.helpers import event, function, invoke, reset_process, run, start_redis_server
+from tests.helpers import event, function, invoke, invoke_raw, reset_process, run, start_redis_server
 
 
 def test_redis_stopped_then_restarted_serves_throughout_with_one_incident(caplog, capfd):
@@ -124,3 +124,10 @@ def test_a_pool_with_no_free_connection_fails_that_call_only_and_redis_stays_in_
         reset_process()
     # Then that call fails alone: Redis is not marked down, and the next call uses it
     assert waited is None and available is True and after is True
+
+
+def test_the_dashboard_while_redis_hangs_is_a_503_that_says_retry(black_hole_redis):
+    response = invoke_raw("dashboard", event("GET", "/performance/dashboard", groups=["aether-admins"]))
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["message"].startswith("the live figures cannot be read")
+    assert response["headers"]["retry-after"] == "5"

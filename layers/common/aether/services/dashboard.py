@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from aether.errors import UpstreamError
+from aether.errors import ServiceUnavailable
 from aether.llm.catalog import MODELS
 from aether.services.dashboard_cloudwatch import cloudwatch_view
 from aether.services.dashboard_figures import availability, cache_figures, route_figures
@@ -106,7 +106,8 @@ async def dashboard(window_minutes: int, source: str = "redis") -> dict[str, Any
     else:
         window = await read_window(window_minutes)
         if window is None:
-            raise UpstreamError("live figures are unavailable: Redis does not answer")
+            message = "the live figures cannot be read right now (Redis does not answer); retry shortly"
+            raise ServiceUnavailable(message, retry_after_s=5)
         view = view_from_totals(window.totals)
         reads = {"minutes": window.hashes_read, "round_trips": window.round_trips}
     view["business"] = await usage.business_figures()

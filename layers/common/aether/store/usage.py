@@ -12,7 +12,7 @@ from bson import ObjectId
 from aether import clients
 from aether.core import nano_usd
 from aether.store.outbox import dumps, get_outbox, insert_usage
-from aether.store.writes import mongo_errors
+from aether.store.writes import mongo_errors, read_or_503
 from aether.telemetry import count, logger, usage_changed
 
 __all__ = [
@@ -129,7 +129,8 @@ async def business_figures(now: datetime | None = None) -> dict[str, Any]:
             }
         },
     ]
-    rows = await (await clients.mongo_db().usage.aggregate(pipeline)).to_list(None)
+    with read_or_503("the business figures"):
+        rows = await (await clients.mongo_db().usage.aggregate(pipeline)).to_list(None)
     per_day: defaultdict[str, int] = defaultdict(int)
     month_users: set[str] = set()
     month_cost = 0.0
