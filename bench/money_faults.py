@@ -22,8 +22,9 @@ model server, which answers each call after MODEL_DELAY_S with fixed usage.
 2. Idempotency: IDEMPOTENT_REQUESTS requests at once with one Idempotency-Key, spread over three
    function URL processes; model calls and distinct answers. Again with Redis paused.
 3. A Redis restart under load: three Lambda environments send requests for LOAD_S s, rotating
-   over LOAD_USERS users of BUDGET_USD each; Redis is restarted empty at half time. Status
-   counts, 5xx that are not 503, model calls against answers, and the largest overspend of a user.
+   over LOAD_USERS users of LOAD_BUDGET_USD each; Redis is restarted empty at half time (down
+   RESTART_DOWN_S). Status counts, answers before, during and after the outage, 5xx that are not
+   503, model calls against answers, and the largest overspend of a user.
 4. Streams cut at random points through a function URL process: a client that leaves after a
    random number of deltas, and a model that breaks off after a random number (no usage sent);
    tokens charged against tokens the model server generated (it counts one per word and sends
@@ -86,6 +87,7 @@ POOLS = ((2, 20), (20, 100))  # Redis connections per environment, wait for a fr
 IDEMPOTENT_REQUESTS = 20
 LOAD_S = 60.0
 LOAD_USERS = 10
+LOAD_BUDGET_USD = 0.04  # about 440 answers each: the budgets run out around the end of the load
 STREAMS = 40  # per kind of cut
 STREAM_WORDS = 200
 PATH = "/api/ai/v4/chat/quick"
@@ -190,7 +192,7 @@ def chat_spec() -> FunctionSpec:
     return next(r.function for r in read_template(ROOT / "template.yaml") if r.function.name == "chat")
 
 
-def quick_event(user: str, message: str, key: str | None = None) -> dict[str, Any]:
+def quick_event(user: str, message: str, key: str | None = None, plan: str = "small") -> dict[str, Any]:
     body = json.dumps({"message": message, "max_tokens": MAX_TOKENS}).encode()
     headers = {"content-type": "application/json", **({"idempotency-key": key} if key else {})}
     return http_api_event(
@@ -201,7 +203,7 @@ def quick_event(user: str, message: str, key: str | None = None) -> dict[str, An
         body=body,
         route_key=f"POST {PATH}",
         path_parameters={},
-        claims={"sub": user},
+        claims={"sub": user, "custom:plan": plan},
     )
 
 
@@ -458,39 +460,54 @@ def idempotency(env: dict[str, str], auth: DevAuth, model: ModelServer, redis: O
 
 def restart_under_load(env: dict[str, str], db: Any, model: ModelServer, redis: OwnRedis) -> dict:
     users = [f"load-{n}-{uuid.uuid4().hex[:6]}" for n in range(LOAD_USERS)]
-    statuses: Counter[int] = Counter()
+    answered: list[tuple[float, int]] = []  # (seconds since the start, status)
     lock = threading.Lock()
     with lambdas(env) as hosts:
         since = len(model.requests)
         started = time.monotonic()
+        restarted: list[float] = []
 
         def loop(host: FunctionHost, index: int) -> None:
             i = 0
             while time.monotonic() - started < LOAD_S:
                 user = users[(index + i) % LOAD_USERS]
-                status = status_of(host.invoke(quick_event(user, f"load {index}-{i} for {user}")))
+                event = quick_event(user, f"load {index}-{i} for {user}", plan="load")
+                status = status_of(host.invoke(event))
                 with lock:
-                    statuses[status] += 1
+                    answered.append((time.monotonic() - started, status))
                 i += 1
 
         with ThreadPoolExecutor(ENVIRONMENTS) as pool:
             running = [pool.submit(loop, host, n) for n, host in enumerate(hosts)]
             time.sleep(LOAD_S / 2)
+            restarted.append(time.monotonic() - started)
             redis.restart_empty()
+            restarted.append(time.monotonic() - started)
             for future in running:
                 future.result()
         calls_made = len(model.requests) - since
     worst = worst_case_nano(model, since)
-    budget = quota.nano_usd(BUDGET_USD)
+    budget = quota.nano_usd(LOAD_BUDGET_USD)
     past = [max(0, mongo_spent(db, u) - budget) for u in users]
+    statuses = Counter(status for _, status in answered)
+    down_from, down_to = restarted
+
+    def count(status: int, start: float, end: float) -> int:
+        return sum(1 for at, s in answered if s == status and start <= at < end)
+
     return {
         "seconds": LOAD_S,
         "users": LOAD_USERS,
-        "requests": sum(statuses.values()),
+        "budget_usd_per_user": LOAD_BUDGET_USD,
+        "redis_down_s": [round(down_from, 1), round(down_to, 1)],
+        "requests": len(answered),
         "statuses": dict(sorted(statuses.items())),
         "5xx_other_than_503": sum(v for k, v in statuses.items() if k >= 500 and k != 503),
+        "answers_before_restart": count(200, 0, down_from),
+        "answers_while_down": count(200, down_from, down_to),
+        "answers_after": count(200, down_to, LOAD_S + 60),
+        "503_while_down_or_after": count(503, down_from, LOAD_S + 60),
         "model_calls": calls_made,
-        "answers": statuses[200],
         "worst_case_nano": worst,
         "largest_past_budget_in_worst_cases": round(max(past) / worst, 2) if worst else None,
         "every_user_within_one_worst_case_per_environment": max(past) <= ENVIRONMENTS * worst,
@@ -588,7 +605,9 @@ def main() -> None:
                 **service_env(mongo_url, model),
                 "REDIS_URL": redis.url,
                 "MONGO_DB": "aether_money_faults",
-                "PLANS": json.dumps({"small": {"usd_per_day": BUDGET_USD}}),
+                "PLANS": json.dumps(
+                    {"small": {"usd_per_day": BUDGET_USD}, "load": {"usd_per_day": LOAD_BUDGET_USD}}
+                ),
                 "DEFAULT_PLAN": "small",
                 "REDIS_RETRY_AFTER_S": str(RETRY_AFTER_S),
             }
