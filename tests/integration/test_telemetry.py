@@ -8,7 +8,7 @@ from aether.http.telemetry import UNMATCHED
 from aether.telemetry import logger
 from aether.telemetry.catalog import METRICS
 from aether_local.model_server import Reply
-from tests.helpers import event, invoke, reset_process
+from tests.helpers import event, invoke, invoke_raw, reset_process
 
 
 def emf_documents(output: str) -> list[dict]:
@@ -95,3 +95,57 @@ def test_route_labels_come_from_matched_routes_only(redis_sync, capfd):
         if field.startswith(b"route|")
     }
     assert not any(b"nothing-here" in label for label in live)
+
+
+def server_timing(value: str) -> dict[str, float]:
+    """A Server-Timing header as name -> milliseconds."""
+    found = {}
+    for entry in value.split(","):
+        name, duration = entry.strip().split(";dur=")
+        found[name] = float(duration)
+    return found
+
+
+def logged(evt: dict) -> tuple[dict, list[dict]]:
+    """The raw handler response and the log lines it wrote."""
+    handler = logger.registered_handler
+    log_stream = io.StringIO()
+    previous = handler.setStream(log_stream)
+    try:
+        response = invoke_raw("chat", evt)
+    finally:
+        handler.setStream(previous)
+    return response, [json.loads(line) for line in log_stream.getvalue().splitlines()]
+
+
+def test_every_response_says_where_its_time_went(model, user):
+    # Given a model that takes at least 50 ms to answer
+    model.script(Reply(content="timed", delay_s=0.05))
+    ask = {"message": "where does the time go?"}
+    # When a question is answered by the model, and then again from the cache
+    miss, miss_logs = logged(event("POST", "/chat/optimized", ask, sub=user))
+    hit, _ = logged(event("POST", "/chat/optimized", ask, sub=user))
+    # Then the miss's Server-Timing has the model (its 50 ms at least), the database (the turn and
+    # usage written before the response), the cache and quota round trips, its own work and total
+    timed = server_timing(miss["headers"]["server-timing"])
+    assert {"model", "db", "cache", "quota", "aether", "total"} <= timed.keys()
+    assert timed["model"] >= 50
+    assert all(0 <= ms <= timed["total"] for ms in timed.values())
+    assert timed["aether"] + timed["model"] <= timed["total"]
+    # And the request's log line has the same figures, with the live-minute write after them
+    line = next(log for log in miss_logs if log["message"] == "request")
+    assert line["route"] == "chat/optimized" and line["status"] == 200
+    assert line["timing_ms"]["model"] == timed["model"] and "telemetry" in line["timing_ms"]
+    # And the hit spent nothing on a model
+    assert "model" not in server_timing(hit["headers"]["server-timing"])
+    assert json.loads(hit["body"])["cached"] is True
+
+
+def test_a_stream_sends_what_is_known_before_its_first_byte(model, user):
+    model.script(Reply(content="streamed words", delay_s=0.05))
+    response, logs = logged(event("POST", "/chat/stream", {"message": "time my stream"}, sub=user))
+    assert response["statusCode"] == 200
+    # The headers left before the model was asked: no model time in them, the request's log has it
+    assert "model" not in server_timing(response["headers"]["server-timing"])
+    line = next(log for log in logs if log["message"] == "request")
+    assert line["timing_ms"]["model"] >= 50

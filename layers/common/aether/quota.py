@@ -46,6 +46,7 @@ from aether.llm.catalog import MODELS, prompt_tokens_at_most
 from aether.settings import get_settings
 from aether.store import usage
 from aether.store.writes import mongo_errors
+from aether.telemetry import timing
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -230,7 +231,8 @@ async def admit(principal: Principal) -> None:
     now = time.time()
     minute = int(now // 60)
     key = f"{keys_of(principal.user_id, datetime.now(UTC)).held.removesuffix(':held')}:rpm:{minute}"
-    found = await _redis().call(lambda redis: redis.eval(_COUNT, 1, key, 90))
+    with timing.span("quota"):
+        found = await _redis().call(lambda redis: redis.eval(_COUNT, 1, key, 90))
     if found is None:  # counted here alone until Redis answers
         for stale in [k for k in _local_minutes if k[1] < minute]:
             del _local_minutes[stale]
@@ -312,7 +314,8 @@ async def _reserve_shared(
         async def run(redis: "Redis", args: tuple[int | str, ...] = args) -> object:
             return await redis.eval(_RESERVE, 3, keys.day, keys.month, keys.held, *args)
 
-        result = await _redis().call(run)
+        with timing.span("quota"):
+            result = await _redis().call(run)
         if result is None:  # a paused Redis runs it later: dropped once Redis answers again
             _unanswered.setdefault(keys.held, set()).add(member)
             return None
@@ -420,9 +423,10 @@ async def _settle(reservation: Reservation, cost: int) -> None:
     if not reservation.nano_usd or reservation.local:
         return
     keys = reservation.keys
-    done = await _redis().call(
-        lambda r: r.eval(_SETTLE, 3, keys.day, keys.month, keys.held, reservation.member, cost)
-    )
+    with timing.span("quota"):
+        done = await _redis().call(
+            lambda r: r.eval(_SETTLE, 3, keys.day, keys.month, keys.held, reservation.member, cost)
+        )
     if done is None:
         _unanswered.setdefault(keys.held, set()).add(reservation.member)
         _served_without_redis.add(reservation.user_id)

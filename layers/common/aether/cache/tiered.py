@@ -24,7 +24,7 @@ from aether import clients
 from aether.cache.memory import MemoryTier
 from aether.cache.redis_tier import RedisTier
 from aether.settings import Settings
-from aether.telemetry import count
+from aether.telemetry import count, timing
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -170,9 +170,10 @@ class TieredCache:
         token = f"{_ENVIRONMENT}:{next(self._tokens)}"
         read = None
         if "l3" in tiers:
-            read = await self.l3.read(
-                self.version_key(namespace), self._prefix(namespace), f":{digest}", token, self.lock_ms
-            )
+            with timing.span("cache"):
+                read = await self.l3.read(
+                    self.version_key(namespace), self._prefix(namespace), f":{digest}", token, self.lock_ms
+                )
         if read is None:  # no L3: only memory, with the last version known (or 0)
             self.counters["l3_unavailable" if "l3" in tiers else "l3_skipped"] += 1
             version = version if version is not None else self._versions.get(namespace, (0, 0.0))[0]
@@ -191,7 +192,8 @@ class TieredCache:
                 await self.l3.call(lambda r: r.delete(f"{key}:lock"))
             return hit
         if not locked:
-            waited = await self._wait_for_holder(key, deadline)
+            with timing.span("cache"):
+                waited = await self._wait_for_holder(key, deadline)
             if waited is not None:
                 self._promote(key, waited, ttl_s, tiers)
                 return Lookup(waited, "l3")
@@ -277,7 +279,8 @@ class TieredCache:
                     pipe.delete(f"{key}:lock")
                 await pipe.execute()
 
-            await self.l3.call(store)
+            with timing.span("cache"):
+                await self.l3.call(store)
 
     async def get(
         self, namespace: str, digest: str, tiers: tuple[TierName, ...] = ALL_TIERS
@@ -290,7 +293,9 @@ class TieredCache:
                 return hit
         if "l3" not in tiers:
             return None
-        read = await self.l3.read(self.version_key(namespace), self._prefix(namespace), f":{digest}", "", 0)
+        version_key, prefix = self.version_key(namespace), self._prefix(namespace)
+        with timing.span("cache"):
+            read = await self.l3.read(version_key, prefix, f":{digest}", "", 0)
         if read is None:
             return None
         version, value, _ = read

@@ -1,4 +1,5 @@
-"""Per-request telemetry: route latency and status, cold start, memory and CPU, the live minute."""
+"""Per-request telemetry: route latency and status, cold start, memory and CPU, the live minute,
+and where the time went (the `Server-Timing` header and the request's log line)."""
 
 import time
 from functools import cache
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aether.store.live import Minute, publish
-from aether.telemetry import count, flush_metrics, observe, take_users_with_usage
+from aether.telemetry import count, flush_metrics, logger, observe, take_users_with_usage, timing
 
 if TYPE_CHECKING:
     import psutil
@@ -51,12 +52,17 @@ class RequestTelemetry:
             await self.app(scope, receive, send)
             return
         started, cpu_started = time.perf_counter(), time.process_time()
+        spans = timing.begin()
         status = 500
 
         async def watch(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # what is known before the first byte (a stream's model time is not, yet)
+                found = timing.header(timing.figures(spans, started, time.perf_counter()))
+                headers = [*message.get("headers", ()), (b"server-timing", found.encode())]
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -79,7 +85,8 @@ class RequestTelemetry:
             observe("MemoryUsedMB", round(memory_mb, 1))
             if limit_mb:
                 observe("MemoryUtilization", round(100 * memory_mb / limit_mb, 1))
-            observe("CpuTime", (time.process_time() - cpu_started) * 1000)
+            cpu_ms = (time.process_time() - cpu_started) * 1000
+            observe("CpuTime", cpu_ms)
             await publish(
                 Minute(
                     service=self.service,
@@ -91,6 +98,11 @@ class RequestTelemetry:
                     memory_limit_mb=limit_mb,
                     users_with_new_usage=take_users_with_usage(),
                 )
+            )
+            found = timing.figures(spans, started, time.perf_counter())
+            logger.info(
+                "request",
+                extra={"route": route, "status": status, "timing_ms": found, "cpu_ms": round(cpu_ms, 2)},
             )
             if "aws.event" not in scope:
                 # Served over HTTP by the Lambda Web Adapter: no Lambda handler wraps this request

@@ -23,7 +23,7 @@ from aether.errors import UpstreamError, UpstreamTimeout
 from aether.llm.catalog import cost_usd, prompt_tokens_at_most
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
-from aether.telemetry import count, observe
+from aether.telemetry import count, observe, timing
 
 __all__ = ["Completion", "complete", "stream"]
 
@@ -206,8 +206,9 @@ async def complete(
             timeout=remaining,
         )
 
-    opened = await _first_answer(chain, invocation, send, lambda raw: raw.headers)
-    response = await opened.response.parse()
+    with timing.span("model"):
+        opened = await _first_answer(chain, invocation, send, lambda raw: raw.headers)
+        response = await opened.response.parse()
     return _completion(opened, response.choices[0].message.content or "", response.usage, started)
 
 
@@ -272,4 +273,5 @@ async def stream(
         raise UpstreamError("the model provider broke off the answer", opened.model) from exc
     finally:
         await upstream.close()
+        timing.add("model", started, time.perf_counter())
     yield _completion(opened, "".join(parts), usage, started)

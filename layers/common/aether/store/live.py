@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from aether.cache import get_cache
 from aether.cache.tiered import TieredCache
-from aether.telemetry import pending
+from aether.telemetry import pending, timing
 from aether.telemetry.histogram import bucket
 
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ async def publish(minute: Minute) -> None:
             pipe.incr(TieredCache.version_key(f"analytics:{user_id}"))
         await pipe.execute()
 
-    await get_cache().l3.call(write)
+    with timing.span("telemetry"):
+        await get_cache().l3.call(write)
 
 
 @dataclass

@@ -1,8 +1,11 @@
-"""Database latency: every MongoDB command's duration, as pymongo reports it."""
+"""Database latency: every MongoDB command's duration, as pymongo reports it (a metric, and a
+`db` span of the request's Server-Timing)."""
+
+import time
 
 from pymongo import monitoring
 
-from aether.telemetry import observe
+from aether.telemetry import observe, timing
 
 __all__ = ["CommandTimer"]
 
@@ -12,7 +15,13 @@ class CommandTimer(monitoring.CommandListener):
         pass
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        observe("DbLatency", event.duration_micros / 1000)
+        _ended(event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        observe("DbLatency", event.duration_micros / 1000)
+        _ended(event.duration_micros)
+
+
+def _ended(duration_micros: int) -> None:
+    observe("DbLatency", duration_micros / 1000)
+    now = time.perf_counter()
+    timing.add("db", now - duration_micros / 1e6, now)
