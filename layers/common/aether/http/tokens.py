@@ -5,27 +5,33 @@ checks are those of the HTTP API's JWT authorizer: an RS256 signature by a key o
 JWKS, `exp`/`nbf`, `iss`, and `aud` or `client_id` among the configured audiences (Cognito access
 tokens carry `client_id`, ID tokens `aud`). The key set is fetched once per execution environment
 and re-fetched when a token names a key it does not hold; a verified token is remembered until
-it expires.
+it expires. PyJWT and cryptography (about 40 ms of import) load on the first token to check,
+not at cold start: behind API Gateway's authorizer no token is ever checked here.
 """
 
 import asyncio
 import time
 from functools import cache
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from aether.settings import get_settings
+
+if TYPE_CHECKING:
+    import jwt
 
 __all__ = ["verified_claims"]
 
 
 @cache
-def _keys(url: str) -> jwt.PyJWKClient:
+def _keys(url: str) -> "jwt.PyJWKClient":
+    import jwt
+
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=2)
 
 
 def _verify(token: str) -> dict[str, Any] | None:
+    import jwt
+
     settings = get_settings()
     url = settings.jwt_jwks_url or f"{settings.jwt_issuer.rstrip('/')}/.well-known/jwks.json"
     try:
