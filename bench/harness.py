@@ -69,13 +69,15 @@ def chat_event(message: str, path: str = CHAT_PATH, conversation_id: str | None 
     )
 
 
-def service_env(mongo_url: str, model_server: ModelServer) -> dict[str, str]:
+def service_env(mongo_url: str, model_server: ModelServer | str) -> dict[str, str]:
+    """The settings that point a function at the stand-ins (the model server, or its base URL)."""
+    model_url = model_server if isinstance(model_server, str) else model_server.base_url
     return {
         "MONGO_URL": mongo_url,
         "MONGO_DB": MONGO_DB,
         "REDIS_URL": REDIS_URL,
         "GROQ_API_KEY": "bench-key",
-        "GROQ_BASE_URL": model_server.base_url,
+        "GROQ_BASE_URL": model_url,
         "POWERTOOLS_TRACE_DISABLED": "true",
         # Limits no bench reaches, still counted in Redis, so their round trips are in the figures
         "PLANS": json.dumps(
