@@ -171,10 +171,10 @@ async def _first_answer(
     raise UpstreamError(f"no model could answer: {', '.join(given_up)} failed or were rate limited")
 
 
-def _completion(opened: _Opened, content: str, usage: Any, started: float) -> Completion:
+def _completion(
+    opened: _Opened, content: str, prompt_tokens: int, completion_tokens: int, started: float
+) -> Completion:
     """The answer with its tokens (from the response's usage), cost and latency; metrics recorded."""
-    prompt_tokens = usage.prompt_tokens if usage else 0
-    completion_tokens = usage.completion_tokens if usage else 0
     _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
     return Completion(
         content=content,
@@ -194,22 +194,37 @@ async def complete(
     max_tokens: int,
     invocation: Invocation,
 ) -> Completion:
-    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502)."""
+    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502).
+
+    The SDK's own HTTP client, retries off, status errors and timeouts are kept; its typed layer
+    is not: the body goes out as JSON bytes and the answer is read from the JSON, not built into
+    pydantic models (about 0.8 ms of CPU per call less, bench/cpu_profile.py)."""
+    import httpx
+
     started = time.perf_counter()
 
-    async def send(model: str, remaining: float) -> Any:
-        return await clients.groq().chat.completions.with_raw_response.create(
-            model=model,
-            messages=messages,  # type: ignore[arg-type]
-            temperature=temperature,
-            max_tokens=max_tokens,
-            timeout=remaining,
+    async def send(model: str, remaining: float) -> httpx.Response:
+        body = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        return await clients.groq().post(
+            "/openai/v1/chat/completions",
+            cast_to=httpx.Response,
+            content=json.dumps(body, separators=(",", ":")).encode(),
+            options={"timeout": remaining, "headers": {"content-type": "application/json"}},
         )
 
     with timing.span("model"):
-        opened = await _first_answer(chain, invocation, send, lambda raw: raw.headers)
-        response = await opened.response.parse()
-    return _completion(opened, response.choices[0].message.content or "", response.usage, started)
+        opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
+    try:
+        answer = json.loads(opened.response.content)
+        content = answer["choices"][0]["message"].get("content") or ""
+        usage = answer.get("usage") or {}
+        prompt_tokens, completion_tokens = (
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+        )
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise UpstreamError("the model provider sent an answer that could not be read", opened.model) from exc
+    return _completion(opened, content, prompt_tokens, completion_tokens, started)
 
 
 async def stream(
@@ -274,4 +289,5 @@ async def stream(
     finally:
         await upstream.close()
         timing.add("model", started, time.perf_counter())
-    yield _completion(opened, "".join(parts), usage, started)
+    prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+    yield _completion(opened, "".join(parts), prompt_tokens, completion_tokens, started)
