@@ -34,6 +34,22 @@ def test_past_the_rate_a_429_says_which_limit_and_when_to_retry(settings_env, mo
     assert invoke("chat", event("POST", "/chat/quick", {"message": "hi"}, sub=user + "-b"))[0] == 200
 
 
+def test_the_rate_is_checked_beside_the_cache_and_holds_for_cached_answers_too(settings_env, model, user):
+    # Given a plan of three requests a minute, answers kept in the cache, and a stream of the same
+    use_plans(settings_env, "tight", tight={"requests_per_minute": 3})
+    ask = {"message": "the same question again"}
+    statuses = [invoke("chat", event("POST", "/chat/optimized", ask, sub=user))[0] for _ in range(3)]
+    # When the fourth asks again, as a whole answer and as a stream
+    refused = invoke_raw("chat", event("POST", "/chat/optimized", ask, sub=user))
+    stream = invoke_raw("chat", event("POST", "/chat/stream", ask, sub=user))
+    # Then the first three were answered (one model call, two cached answers) and the fourth is
+    # refused though its answer is in the cache: the rate check runs beside the lookup, not after
+    assert statuses == [200, 200, 200] and len(model.requests) == 1
+    assert refused["statusCode"] == 429 and stream["statusCode"] == 429
+    assert json.loads(refused["body"])["error"]["code"] == "rate_limited"
+    assert len(model.requests) == 1
+
+
 def test_the_plan_comes_from_the_token_and_unknown_plans_get_the_default(settings_env):
     use_plans(settings_env, "free", gold={"requests_per_minute": 500})
     assert (

@@ -117,9 +117,13 @@ class TieredCache:
         ttl_s: int,
         tiers: tuple[TierName, ...] = ALL_TIERS,
         deadline: float | None = None,
+        deferred: "list[Callable[[], Awaitable[None]]] | None" = None,
     ) -> Lookup:
-        """The cached value, or `compute()`'s, written through to `tiers`; identical misses coalesce."""
-        lookup = await self._get_or_compute(namespace, digest, compute, ttl_s, tiers, deadline)
+        """The cached value, or `compute()`'s, written through to `tiers`; identical misses coalesce.
+
+        With `deferred`, a computed value is in memory at once and its Redis write (which also
+        frees the fill lock) is appended there, for the caller to run beside its other writes."""
+        lookup = await self._get_or_compute(namespace, digest, compute, ttl_s, tiers, deadline, deferred)
         count("CacheMiss" if lookup.tier is None else "CacheHit")
         return lookup
 
@@ -131,6 +135,7 @@ class TieredCache:
         ttl_s: int,
         tiers: tuple[TierName, ...],
         deadline: float | None,
+        deferred: "list[Callable[[], Awaitable[None]]] | None",
     ) -> Lookup:
         version = self._known_version(namespace, tiers)
         if version is not None:
@@ -146,7 +151,7 @@ class TieredCache:
         self._flights[flight_key] = future
         try:
             result = await self._lookup_or_compute(
-                namespace, digest, version, compute, ttl_s, tiers, deadline
+                namespace, digest, version, compute, ttl_s, tiers, deadline, deferred
             )
             future.set_result(result)
             return result
@@ -166,6 +171,7 @@ class TieredCache:
         ttl_s: int,
         tiers: tuple[TierName, ...],
         deadline: float | None,
+        deferred: "list[Callable[[], Awaitable[None]]] | None",
     ) -> Lookup:
         token = f"{_ENVIRONMENT}:{next(self._tokens)}"
         read = None
@@ -207,7 +213,11 @@ class TieredCache:
             if locked:
                 await self.l3.call(lambda r: r.delete(f"{key}:lock"))
             raise
-        await self._write(key, value, ttl_s, tiers, release_lock=locked)
+        if deferred is None:
+            await self._write(key, value, ttl_s, tiers, release_lock=locked)
+        else:
+            self._promote(key, value, ttl_s, tiers)
+            deferred.append(lambda: self._store(key, value, ttl_s, release_lock=locked))
         return Lookup(value, None)
 
     async def _memory_or_compute(
@@ -264,23 +274,28 @@ class TieredCache:
     async def _write(
         self, key: str, value: bytes, ttl_s: int, tiers: tuple[TierName, ...], release_lock: bool
     ) -> None:
-        if len(value) > self.max_value_bytes:
-            self.counters["too_large"] += 1
-            if release_lock:
-                await self.l3.call(lambda r: r.delete(f"{key}:lock"))
-            return
         self._promote(key, value, ttl_s, tiers)
         if "l3" in tiers:
+            await self._store(key, value, ttl_s, release_lock)
 
-            async def store(client: "Redis") -> None:
-                pipe = client.pipeline(transaction=False)
+    async def _store(self, key: str, value: bytes, ttl_s: int, release_lock: bool) -> None:
+        """The value into Redis (one pipelined round trip), and the fill lock freed if held."""
+        too_large = len(value) > self.max_value_bytes
+        if too_large:
+            self.counters["too_large"] += 1
+            if not release_lock:
+                return
+
+        async def store(client: "Redis") -> None:
+            pipe = client.pipeline(transaction=False)
+            if not too_large:
                 pipe.set(key, value, ex=ttl_s)
-                if release_lock:
-                    pipe.delete(f"{key}:lock")
-                await pipe.execute()
+            if release_lock:
+                pipe.delete(f"{key}:lock")
+            await pipe.execute()
 
-            with timing.span("cache"):
-                await self.l3.call(store)
+        with timing.span("cache"):
+            await self.l3.call(store)
 
     async def get(
         self, namespace: str, digest: str, tiers: tuple[TierName, ...] = ALL_TIERS

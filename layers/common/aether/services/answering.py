@@ -4,25 +4,27 @@ A route family (native JSON and SSE, OpenAI JSON and SSE) only shapes a Question
 and its output from the Answer. `answer()` gives the whole Answer; `answer_stream()` gives what is
 known before the first token (Head) and then the deltas and the Answer. Both run the same steps:
 
-1. cache (`_scope`, `_digest`): the key is the request as given (the agent asked for, or `auto`
-   with the conversation's agent; the pinned model or none; the prompt, history, instructions and
-   generation parameters), so a hit needs no routing; what routing decided is kept with the answer.
-   The whole answer comes through the tiered cache's `get_or_compute` (identical misses coalesce);
-   a stream reads the cache first and writes its answer once complete.
+1. rate and cache (`_scope`, `_digest`): the per-minute rate is checked in the same stage as the
+   cache lookup and must pass before anything is answered. The key is the request as given (the
+   agent asked for, or `auto` with the conversation's agent; the pinned model or none; the prompt,
+   history, instructions and generation parameters), so a hit needs no routing; what routing
+   decided is kept with the answer. The whole answer comes through the tiered cache's
+   `get_or_compute` (identical misses coalesce), its Redis write joining step 4's stage; a stream
+   reads the cache first and writes its answer once complete.
 2. route (`_plan`): agent, task kind and tier (services/routing.py), the model, the messages.
 3. reserve and call the model (`_tokens`): the worst case is reserved against the budgets; the
    model's answer whole (one call) or streamed, deltas then the Completion. A failure that never
    reached a model releases the reservation; a call cut short is recorded and charged (`_tokens`
    says how), shielded from the cancellation of a client that left.
-4. settle and record (`_finish`): the reservation settled to the real cost, one usage record, the
-   conversation turn when the route keeps one, and the rate-limit view refreshed when due: one
-   concurrent stage, awaited before the handler returns.
+4. record and settle (`_finish`): one usage record and then the reservation settled to the real
+   cost, the conversation turn when the route keeps one, the answer written to Redis, and the
+   rate-limit view refreshed when due: one concurrent stage, awaited before the handler returns.
 """
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -115,8 +117,12 @@ async def answer(q: Question) -> Answer:
     """The whole answer, from the cache or the model, recorded."""
     started, asked_at = time.perf_counter(), datetime.now(UTC)
     computed: list[tuple[Completion, quota.Reservation]] = []
+    # The rate is checked while the cache is read (one stage, not two); nothing is computed, and
+    # no cached answer given, before it has said yes.
+    admitted = asyncio.ensure_future(quota.admit(q.principal))
 
     async def compute() -> bytes:
+        await admitted
         plan = await _plan(q)
         reservation = await _reserve(q, plan)
         async for item in _tokens(q, plan, reservation, streamed=False):
@@ -125,20 +131,34 @@ async def answer(q: Question) -> Answer:
         return _cache_value(computed[0][0], plan)
 
     scope, tiers = q.scope()
-    if q.cached:
-        ttl = get_settings().response_cache_ttl_s
-        deadline = q.invocation.deadline
-        lookup = await get_cache().get_or_compute(
-            scope, _digest(q), compute, ttl_s=ttl, tiers=tiers, deadline=deadline
-        )
-        value, tier = lookup.value, lookup.tier
-    else:
-        value, tier = await compute(), None
+    l3_write: list[Callable[[], Awaitable[None]]] = []
+    try:
+        if q.cached:
+            ttl = get_settings().response_cache_ttl_s
+            deadline = q.invocation.deadline
+            lookup = await get_cache().get_or_compute(
+                scope, _digest(q), compute, ttl_s=ttl, tiers=tiers, deadline=deadline, deferred=l3_write
+            )
+            value, tier = lookup.value, lookup.tier
+        else:
+            value, tier = await compute(), None
+        await admitted
+    finally:
+        _settled(admitted)
     stored = json.loads(value)  # what routing decided, and the model that answered, are kept with it
     completion = computed[0][0] if computed else Completion.from_cache(stored)
     result = Answer(_cached_head(stored), completion, None if computed else tier, _since(started), None)
     reservation = computed[0][1] if computed else None
-    return await _finish(q, result, reservation, asked_at, stored.get("task"))
+    return await _finish(q, result, reservation, asked_at, stored.get("task"), *(w() for w in l3_write))
+
+
+def _settled(task: "asyncio.Future[None]") -> None:
+    """A side task that is no longer needed: cancelled if running, its exception read if any (a
+    failure that already ended the request is not logged again as never retrieved)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | Answer]]:
@@ -147,7 +167,12 @@ async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | Answer]
     started, asked_at = time.perf_counter(), datetime.now(UTC)
     scope, tiers = q.scope()
     digest = _digest(q)
-    cached = await get_cache().get(scope, digest, tiers) if q.cached else None
+    admitted = asyncio.ensure_future(quota.admit(q.principal))  # beside the cache read
+    try:
+        cached = await get_cache().get(scope, digest, tiers) if q.cached else None
+        await admitted
+    finally:
+        _settled(admitted)
     if cached is not None:
         stored = json.loads(cached.value)
         return _cached_head(stored), _replayed(q, stored, cached.tier, started, asked_at)

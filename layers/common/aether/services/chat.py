@@ -4,7 +4,6 @@ the small tier alone) through the answer pipeline (services/answering.py)."""
 from bson import ObjectId
 from pydantic import BaseModel, Field, field_validator
 
-from aether import quota
 from aether.agents.catalog import AGENTS
 from aether.cache import get_cache
 from aether.cache.decorator import cached
@@ -112,8 +111,7 @@ async def conversation_question(
     request: ChatRequest, principal: Principal, invocation: Invocation, endpoint: str
 ) -> Question:
     """The request as a Question, in its conversation (a new one, or a follow-up with its history:
-    404 if it is not the caller's, 503 while it cannot be read). The rate is checked first."""
-    await quota.admit(principal)
+    404 if it is not the caller's, 503 while it cannot be read)."""
     is_new = request.conversation_id is None
     conversation_id = ObjectId() if is_new else ObjectId(request.conversation_id)
     history = (
@@ -149,7 +147,6 @@ async def chat(request: ChatRequest, principal: Principal, invocation: Invocatio
 
 async def quick(request: QuickRequest, principal: Principal, invocation: Invocation) -> ChatAnswer:
     """Small model, no history, no conversation, no cache: one model call and one usage record."""
-    await quota.admit(principal)
     q = Question(
         principal,
         invocation,

@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aether import quota
 from aether.agents.catalog import AGENTS
 from aether.core import Invocation, Principal
 from aether.errors import AetherError, BadRequest
@@ -163,7 +162,6 @@ async def completion_stream(
 
 async def _question(request: CompletionRequest, principal: Principal, invocation: Invocation) -> Question:
     prompt, history, instructions = _split(request)  # a refused list counts against no limit
-    await quota.admit(principal)
     alias = ALIASES.get(request.model)
     return Question(
         principal,
