@@ -106,25 +106,22 @@ def server_timing(value: str) -> dict[str, float]:
     return found
 
 
-def logged(evt: dict) -> tuple[dict, list[dict]]:
-    """The raw handler response and the log lines it wrote."""
-    handler = logger.registered_handler
-    log_stream = io.StringIO()
-    previous = handler.setStream(log_stream)
-    try:
-        response = invoke_raw("chat", evt)
-    finally:
-        handler.setStream(previous)
-    return response, [json.loads(line) for line in log_stream.getvalue().splitlines()]
+def answered(evt: dict, capfd) -> tuple[dict, dict]:
+    """The raw handler response and its route's EMF line (the request's structured line)."""
+    capfd.readouterr()
+    response = invoke_raw("chat", evt)
+    (line,) = [doc for doc in emf_documents(capfd.readouterr().out) if "route" in doc]
+    return response, line
 
 
-def test_every_response_says_where_its_time_went(model, user):
+def test_every_response_says_where_its_time_went(model, user, capfd):
     # Given a model that takes at least 50 ms to answer
     model.script(Reply(content="timed", delay_s=0.05))
     ask = {"message": "where does the time go?"}
     # When a question is answered by the model, and then again from the cache
-    miss, miss_logs = logged(event("POST", "/chat/optimized", ask, sub=user))
-    hit, _ = logged(event("POST", "/chat/optimized", ask, sub=user))
+    evt = event("POST", "/chat/optimized", ask, sub=user)
+    miss, line = answered(evt, capfd)
+    hit, _ = answered(event("POST", "/chat/optimized", ask, sub=user), capfd)
     # Then the miss's Server-Timing has the model (its 50 ms at least), the database (the turn and
     # usage written before the response), the cache and quota round trips, its own work and total
     timed = server_timing(miss["headers"]["server-timing"])
@@ -132,20 +129,20 @@ def test_every_response_says_where_its_time_went(model, user):
     assert timed["model"] >= 50
     assert all(0 <= ms <= timed["total"] for ms in timed.values())
     assert timed["aether"] + timed["model"] <= timed["total"]
-    # And the request's log line has the same figures, with the live-minute write after them
-    line = next(log for log in miss_logs if log["message"] == "request")
+    # And the request's structured line (its route's EMF document) has the same figures, with the
+    # live-minute write after them, its status and its request id
     assert line["route"] == "chat/optimized" and line["status"] == 200
+    assert line["request_id"] == evt["requestContext"]["requestId"]
     assert line["timing_ms"]["model"] == timed["model"] and "telemetry" in line["timing_ms"]
     # And the hit spent nothing on a model
     assert "model" not in server_timing(hit["headers"]["server-timing"])
     assert json.loads(hit["body"])["cached"] is True
 
 
-def test_a_stream_sends_what_is_known_before_its_first_byte(model, user):
+def test_a_stream_sends_what_is_known_before_its_first_byte(model, user, capfd):
     model.script(Reply(content="streamed words", delay_s=0.05))
-    response, logs = logged(event("POST", "/chat/stream", {"message": "time my stream"}, sub=user))
+    response, line = answered(event("POST", "/chat/stream", {"message": "time my stream"}, sub=user), capfd)
     assert response["statusCode"] == 200
-    # The headers left before the model was asked: no model time in them, the request's log has it
+    # The headers left before the model was asked: no model time in them; the request's line has it
     assert "model" not in server_timing(response["headers"]["server-timing"])
-    line = next(log for log in logs if log["message"] == "request")
     assert line["timing_ms"]["model"] >= 50

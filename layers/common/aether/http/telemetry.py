@@ -1,5 +1,6 @@
 """Per-request telemetry: route latency and status, cold start, memory and CPU, the live minute,
-and where the time went (the `Server-Timing` header and the request's log line)."""
+and where the time went (the `Server-Timing` header, and the same figures in the request's EMF
+line)."""
 
 import time
 from functools import cache
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aether.store.live import Minute, publish
-from aether.telemetry import count, flush_metrics, logger, observe, take_users_with_usage, timing
+from aether.telemetry import count, describe, flush_metrics, observe, take_users_with_usage, timing
 
 if TYPE_CHECKING:
     import psutil
@@ -85,8 +86,7 @@ class RequestTelemetry:
             observe("MemoryUsedMB", round(memory_mb, 1))
             if limit_mb:
                 observe("MemoryUtilization", round(100 * memory_mb / limit_mb, 1))
-            cpu_ms = (time.process_time() - cpu_started) * 1000
-            observe("CpuTime", cpu_ms)
+            observe("CpuTime", (time.process_time() - cpu_started) * 1000)
             await publish(
                 Minute(
                     service=self.service,
@@ -99,11 +99,9 @@ class RequestTelemetry:
                     users_with_new_usage=take_users_with_usage(),
                 )
             )
+            request_id = scope.get("aws.event", {}).get("requestContext", {}).get("requestId")
             found = timing.figures(spans, started, time.perf_counter())
-            logger.info(
-                "request",
-                extra={"route": route, "status": status, "timing_ms": found, "cpu_ms": round(cpu_ms, 2)},
-            )
+            describe(status=status, request_id=request_id, timing_ms=found)
             if "aws.event" not in scope:
                 # Served over HTTP by the Lambda Web Adapter: no Lambda handler wraps this request
                 # to flush its metrics (aether.http.app.lambda_handler does it under Mangum).

@@ -5,6 +5,9 @@ During an invocation metrics are only collected (a dictionary update); when it e
 of dimensions (the route, each model, each cache tier). Names, units and dimensions come from
 `catalog.METRICS`. (Building a Powertools `Metrics` object and adding metrics one by one cost
 about 100 µs per invocation; serialising prepared metric sets with one provider costs a tenth.)
+The document of the request's route also carries the request's own figures (`describe`: its
+status, request id and where its time went), so one structured line per request says both,
+without a log call of its own (about 80 µs each).
 """
 
 import json
@@ -19,6 +22,7 @@ from aether.telemetry.catalog import METRICS
 __all__ = [
     "NAMESPACE",
     "count",
+    "describe",
     "flush_metrics",
     "logger",
     "observe",
@@ -50,6 +54,12 @@ def count(name: str, value: float = 1.0, **dimensions: str) -> None:
 
 
 _users_with_usage: set[str] = set()
+_described: dict[str, object] = {}
+
+
+def describe(**properties: object) -> None:
+    """Properties of this request, printed in its route's EMF document (not metrics)."""
+    _described.update(properties)
 
 
 def usage_changed(user_id: str) -> None:
@@ -84,5 +94,9 @@ def flush_metrics(service: str) -> None:
         document = provider.serialize_metric_set(
             metrics=metric_set, dimensions={"service": service, **dict(dimensions)}
         )
-        print(json.dumps(document, separators=(",", ":")))
+        line: dict[str, object] = dict(document)
+        if _described and any(name == "route" for name, _ in dimensions):
+            line.update(_described)
+        print(json.dumps(line, separators=(",", ":")))
     _pending.clear()
+    _described.clear()
