@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+from datetime import UTC, datetime
 
 from aether import quota
 from aether.core import Invocation
@@ -34,20 +35,35 @@ def test_past_the_rate_a_429_says_which_limit_and_when_to_retry(settings_env, mo
     assert invoke("chat", event("POST", "/chat/quick", {"message": "hi"}, sub=user + "-b"))[0] == 200
 
 
-def test_the_rate_is_checked_beside_the_cache_and_holds_for_cached_answers_too(settings_env, model, user):
-    # Given a plan of three requests a minute, answers kept in the cache, and a stream of the same
+def test_an_answer_from_memory_is_counted_without_waiting_and_past_the_rate_the_next_is_refused(
+    settings_env, model, user, redis_sync
+):
+    # Given a plan of three requests a minute and one question asked three times (one model call,
+    # then two answers from this environment's memory)
     use_plans(settings_env, "tight", tight={"requests_per_minute": 3})
     ask = {"message": "the same question again"}
     statuses = [invoke("chat", event("POST", "/chat/optimized", ask, sub=user))[0] for _ in range(3)]
-    # When the fourth asks again, as a whole answer and as a stream
-    refused = invoke_raw("chat", event("POST", "/chat/optimized", ask, sub=user))
-    stream = invoke_raw("chat", event("POST", "/chat/stream", ask, sub=user))
-    # Then the first three were answered (one model call, two cached answers) and the fourth is
-    # refused though its answer is in the cache: the rate check runs beside the lookup, not after
     assert statuses == [200, 200, 200] and len(model.requests) == 1
-    assert refused["statusCode"] == 429 and stream["statusCode"] == 429
-    assert json.loads(refused["body"])["error"]["code"] == "rate_limited"
-    assert len(model.requests) == 1
+    # When it is asked a fourth time: from memory, so the rate is counted beside the final writes
+    fourth = invoke_raw("chat", event("POST", "/chat/optimized", ask, sub=user))
+    # Then that answer is given (no model call: at most one such answer per environment and
+    # minute) but counted in Redis, and the next request here is refused without asking Redis,
+    # as a whole answer, as a stream, and for a new question that would need the model
+    assert fourth["statusCode"] == 200 and json.loads(fourth["body"])["cache_tier"] == "l2"
+    tag = quota.keys_of(user, datetime.now(UTC)).held.removesuffix(":held")
+    (counter,) = list(redis_sync.scan_iter(f"{tag}:rpm:*"))
+    assert int(redis_sync.get(counter)) == 4
+    refused = [
+        invoke_raw("chat", event("POST", path, body, sub=user))
+        for path, body in [
+            ("/chat/optimized", ask),
+            ("/chat/stream", ask),
+            ("/chat/optimized", {"message": "a question nobody asked"}),
+        ]
+    ]
+    assert [r["statusCode"] for r in refused] == [429, 429, 429]
+    assert json.loads(refused[0]["body"])["error"]["code"] == "rate_limited"
+    assert int(redis_sync.get(counter)) == 4 and len(model.requests) == 1
 
 
 def test_the_plan_comes_from_the_token_and_unknown_plans_get_the_default(settings_env):

@@ -1,7 +1,9 @@
 """Per-user request rate and spending budgets that never fail open.
 
 A plan (named by a claim, else DEFAULT_PLAN) sets requests per minute and USD per UTC day and
-per UTC month; 0 means no limit.
+per UTC month; 0 means no limit. The rate is one counter per user and minute in Redis (`admit`);
+an environment that saw a user past it refuses them for the rest of the minute without asking
+(`refuse_if_past_rate`), which lets an answer from memory be counted without being waited for.
 
 Money. MongoDB's usage records are the truth of what a user spent (`store.usage.spent`). Redis
 holds what every environment shares: for each user a cache of that spend per day and per month
@@ -59,6 +61,7 @@ __all__ = [
     "charge",
     "keys_of",
     "plan_of",
+    "refuse_if_past_rate",
     "release",
     "reserve",
     "worst_case_usd",
@@ -223,6 +226,26 @@ _served_without_redis: set[str] = set()
 _unanswered: dict[str, set[str]] = {}  # in-flight set key -> members to drop
 
 
+_past_rate: dict[str, int] = {}  # user -> the minute this environment saw them past the rate
+
+
+def _rate_refused(limit: int, now: float) -> TooManyRequests:
+    minute = int(now // 60)
+    return TooManyRequests(
+        f"rate limit: your plan allows {limit} requests per minute",
+        retry_after_s=max(1, math.ceil((minute + 1) * 60 - now)),
+    )
+
+
+def refuse_if_past_rate(principal: Principal) -> None:
+    """429 at once when this environment has seen the caller past the rate this minute (no
+    round trip: it lets an answer from memory be counted without being waited for)."""
+    limit = plan_of(principal).requests_per_minute
+    now = time.time()
+    if limit and _past_rate.get(principal.user_id) == int(now // 60):
+        raise _rate_refused(limit, now)
+
+
 async def admit(principal: Principal) -> None:
     """Count this request against the caller's minute; 429 past the plan's rate."""
     limit = plan_of(principal).requests_per_minute
@@ -240,10 +263,10 @@ async def admit(principal: Principal) -> None:
             _local_minutes.get((principal.user_id, minute), 0) + 1
         )
     if int(found) > limit:
-        raise TooManyRequests(
-            f"rate limit: your plan allows {limit} requests per minute",
-            retry_after_s=max(1, math.ceil((minute + 1) * 60 - now)),
-        )
+        for user in [user for user, seen in _past_rate.items() if seen < minute]:
+            del _past_rate[user]
+        _past_rate[principal.user_id] = minute
+        raise _rate_refused(limit, now)
 
 
 def worst_case_usd(

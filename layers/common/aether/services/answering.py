@@ -117,9 +117,7 @@ async def answer(q: Question) -> Answer:
     """The whole answer, from the cache or the model, recorded."""
     started, asked_at = time.perf_counter(), datetime.now(UTC)
     computed: list[tuple[Completion, quota.Reservation]] = []
-    # The rate is checked while the cache is read (one stage, not two); nothing is computed, and
-    # no cached answer given, before it has said yes.
-    admitted = asyncio.ensure_future(quota.admit(q.principal))
+    admitted = _admission(q)
 
     async def compute() -> bytes:
         await admitted
@@ -142,14 +140,40 @@ async def answer(q: Question) -> Answer:
             value, tier = lookup.value, lookup.tier
         else:
             value, tier = await compute(), None
-        await admitted
-    finally:
+        pending = None if computed else await _admitted(admitted, tier)
+    except BaseException:
         _settled(admitted)
+        raise
     stored = json.loads(value)  # what routing decided, and the model that answered, are kept with it
     completion = computed[0][0] if computed else Completion.from_cache(stored)
     result = Answer(_cached_head(stored), completion, None if computed else tier, _since(started), None)
     reservation = computed[0][1] if computed else None
-    return await _finish(q, result, reservation, asked_at, stored.get("task"), *(w() for w in l3_write))
+    also = [*(write() for write in l3_write), *_counted(pending)]
+    return await _finish(q, result, reservation, asked_at, stored.get("task"), *also)
+
+
+def _admission(q: Question) -> "asyncio.Future[None]":
+    """The request counted against the caller's minute, started at once so that it runs beside
+    the cache lookup (refused at once if this environment saw the caller past the rate)."""
+    quota.refuse_if_past_rate(q.principal)
+    return asyncio.ensure_future(quota.admit(q.principal))
+
+
+async def _admitted(admitted: "asyncio.Future[None]", tier: str | None) -> "asyncio.Future[None] | None":
+    """Wait for the rate, unless the answer came from this environment's memory: then the count
+    is left pending (returned) to be awaited beside the final writes, so nothing is waited for in
+    Redis first, and a count past the rate refuses the caller's next request here
+    (`quota.refuse_if_past_rate`). Nothing a model produces is given before the rate said yes."""
+    if tier in ("l1", "l2") and not admitted.done():
+        admitted.add_done_callback(_settled)  # a 429 here is not an error of this request
+        return admitted
+    await admitted
+    return None
+
+
+def _counted(pending: "asyncio.Future[None] | None") -> list[Awaitable[object]]:
+    """The pending count as one of the final writes, its 429 not this request's."""
+    return [] if pending is None else [asyncio.wait([pending])]
 
 
 def _settled(task: "asyncio.Future[None]") -> None:
@@ -167,27 +191,33 @@ async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | Answer]
     started, asked_at = time.perf_counter(), datetime.now(UTC)
     scope, tiers = q.scope()
     digest = _digest(q)
-    admitted = asyncio.ensure_future(quota.admit(q.principal))  # beside the cache read
+    admitted = _admission(q)
     try:
         cached = await get_cache().get(scope, digest, tiers) if q.cached else None
-        await admitted
-    finally:
+        pending = await _admitted(admitted, cached.tier if cached else None)
+    except BaseException:
         _settled(admitted)
+        raise
     if cached is not None:
         stored = json.loads(cached.value)
-        return _cached_head(stored), _replayed(q, stored, cached.tier, started, asked_at)
+        return _cached_head(stored), _replayed(q, stored, cached.tier, started, asked_at, pending)
     plan = await _plan(q)
     reservation = await _reserve(q, plan)
     return plan.head, _streamed(q, plan, reservation, (scope, digest, tiers), started, asked_at)
 
 
 async def _replayed(
-    q: Question, stored: dict[str, Any], tier: str | None, started: float, asked_at: datetime
+    q: Question,
+    stored: dict[str, Any],
+    tier: str | None,
+    started: float,
+    asked_at: datetime,
+    pending: "asyncio.Future[None] | None",
 ) -> AsyncGenerator[str | Answer]:
     completion = Completion.from_cache(stored)
     yield completion.content
     result = Answer(_cached_head(stored), completion, tier, _since(started), None)
-    yield await _finish(q, result, None, asked_at, stored.get("task"))
+    yield await _finish(q, result, None, asked_at, stored.get("task"), *_counted(pending))
 
 
 async def _streamed(
