@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aether import clients
 from aether.core import Invocation
@@ -24,6 +24,9 @@ from aether.llm.catalog import cost_usd, prompt_tokens_at_most
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
 from aether.telemetry import count, observe, timing
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Completion", "complete", "stream"]
 
@@ -186,6 +189,28 @@ def _completion(
     )
 
 
+_PATH = "/openai/v1/chat/completions"
+
+
+async def _post(body: dict[str, Any], remaining: float, *, streamed: bool) -> "httpx.Response":
+    """One chat completion request through the groq SDK's own client, without its typed layer:
+    the body goes out as JSON bytes and the raw response comes back (a streamed one unread), so
+    nothing builds pydantic models per call or per chunk (about 1 ms of CPU per call,
+    bench/cpu_profile.py). The SDK's timeouts and status errors (APIStatusError and the rest)
+    stay as they are; its retries are off (clients.groq)."""
+    import httpx
+
+    headers = {"content-type": "application/json"}
+    if streamed:
+        headers["X-Stainless-Raw-Response"] = "stream"  # the SDK leaves the body unread
+    return await clients.groq().post(
+        _PATH,
+        cast_to=httpx.Response,
+        content=json.dumps(body, separators=(",", ":")).encode(),
+        options={"timeout": remaining, "headers": headers},
+    )
+
+
 async def complete(
     chain: tuple[str, ...],
     messages: list[dict[str, str]],
@@ -194,37 +219,53 @@ async def complete(
     max_tokens: int,
     invocation: Invocation,
 ) -> Completion:
-    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502).
-
-    The SDK's own HTTP client, retries off, status errors and timeouts are kept; its typed layer
-    is not: the body goes out as JSON bytes and the answer is read from the JSON, not built into
-    pydantic models (about 0.8 ms of CPU per call less, bench/cpu_profile.py)."""
-    import httpx
-
+    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502)."""
     started = time.perf_counter()
 
-    async def send(model: str, remaining: float) -> httpx.Response:
+    async def send(model: str, remaining: float) -> "httpx.Response":
         body = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
-        return await clients.groq().post(
-            "/openai/v1/chat/completions",
-            cast_to=httpx.Response,
-            content=json.dumps(body, separators=(",", ":")).encode(),
-            options={"timeout": remaining, "headers": {"content-type": "application/json"}},
-        )
+        return await _post(body, remaining, streamed=False)
 
     with timing.span("model"):
         opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
     try:
         answer = json.loads(opened.response.content)
         content = answer["choices"][0]["message"].get("content") or ""
-        usage = answer.get("usage") or {}
-        prompt_tokens, completion_tokens = (
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", 0)),
-        )
+        prompt_tokens, completion_tokens = _tokens_of(answer.get("usage"))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise UpstreamError("the model provider sent an answer that could not be read", opened.model) from exc
     return _completion(opened, content, prompt_tokens, completion_tokens, started)
+
+
+def _tokens_of(usage: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of a usage object as the provider sent it; (0, 0) without one."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+class _BrokenOff(Exception):
+    """The provider sent an error event in the middle of a stream."""
+
+
+async def _events(response: "httpx.Response") -> AsyncIterator[dict[str, Any]]:
+    """The JSON data of each server-sent event of `response` until `[DONE]` (data lines joined,
+    other fields ignored, as the SSE format says); an event holding an `error` raises."""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line:
+            if line.startswith("data:"):
+                data.append(line[5:].removeprefix(" "))
+            continue
+        if not data:
+            continue
+        text, data = "\n".join(data), []
+        if text == "[DONE]":
+            return
+        event = json.loads(text)
+        if isinstance(event, dict) and event.get("error"):
+            raise _BrokenOff(str(event["error"]))
+        yield event
 
 
 async def stream(
@@ -243,22 +284,22 @@ async def stream(
     """
     started = time.perf_counter()
 
-    async def send(model: str, remaining: float) -> Any:
-        return await clients.groq().chat.completions.create(
-            model=model,
-            messages=messages,  # type: ignore[arg-type]
-            temperature=temperature,
-            max_tokens=max_tokens,
-            timeout=remaining,
-            stream=True,
-        )
+    async def send(model: str, remaining: float) -> "httpx.Response":
+        body = {
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "stream": True,
+        }
+        return await _post(body, remaining, streamed=True)
 
-    opened = await _first_answer(chain, invocation, send, lambda upstream: upstream.response.headers)
-    upstream = opened.response
+    opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
+    response = opened.response
     parts: list[str] = []
     usage = None
     try:
-        chunks = aiter(upstream)
+        chunks = aiter(_events(response))
         while True:
             remaining = invocation.remaining_s()
             if remaining <= 0:
@@ -269,12 +310,10 @@ async def stream(
             except StopAsyncIteration:
                 break
             except TimeoutError as exc:
-                raise UpstreamTimeout(
-                    "the model did not finish before the request deadline", opened.model
-                ) from exc
-            if chunk.x_groq is not None and chunk.x_groq.usage is not None:
-                usage = chunk.x_groq.usage
-            delta = chunk.choices[0].delta.content if chunk.choices else None
+                raise UpstreamTimeout(_UNFINISHED, opened.model) from exc
+            usage = (chunk.get("x_groq") or {}).get("usage") or chunk.get("usage") or usage
+            choices = chunk.get("choices") or ()
+            delta = (choices[0].get("delta") or {}).get("content") if choices else None
             if delta:
                 if not parts:
                     observe(
@@ -287,7 +326,6 @@ async def stream(
             raise
         raise UpstreamError("the model provider broke off the answer", opened.model) from exc
     finally:
-        await upstream.close()
+        await response.aclose()
         timing.add("model", started, time.perf_counter())
-    prompt_tokens, completion_tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
-    yield _completion(opened, "".join(parts), prompt_tokens, completion_tokens, started)
+    yield _completion(opened, "".join(parts), *_tokens_of(usage), started)
