@@ -45,3 +45,19 @@ def test_delete_removes_an_entry():
     tier.delete("a")
     tier.delete("missing")
     assert tier.get("a") is None
+
+
+def test_the_values_bytes_are_bounded_too_oldest_first():
+    # Given a tier of many entries but 10 bytes of values
+    tier = MemoryTier(maxsize=100, ttl_s=60, max_bytes=10)
+    tier.set("a", b"1234")
+    tier.set("b", b"5678")
+    assert tier.get("a") == b"1234"  # a is now the most recent
+    # When a third value would pass the bound, and a key is written again with a larger value
+    tier.set("c", b"9abc")
+    tier.set("a", b"12345")
+    # Then the least recently used left first, and the bytes held never pass the bound
+    assert tier.get("b") is None and tier.get("c") == b"9abc" and tier.get("a") == b"12345"
+    assert tier.bytes == 9 and len(tier) == 2
+    tier.delete("a")
+    assert tier.bytes == 4

@@ -61,8 +61,10 @@ class Settings:
     analytics_cache_ttl_s: int = 60
 
     cache_l1_size: int = 10_000
+    cache_l1_max_mb: int = 32
     cache_l1_ttl_s: int = 300
     cache_l2_size: int = 5_000
+    cache_l2_max_mb: int = 32
     cache_l2_ttl_s: int = 1_800
     cache_max_value_bytes: int = 256 * 1024
     cache_version_ttl_ms: int = 5_000

@@ -53,8 +53,12 @@ class Lookup:
 
 class TieredCache:
     def __init__(self, settings: Settings, redis: "Callable[[], Redis | None]" = clients.redis) -> None:
-        self.l1 = MemoryTier(settings.cache_l1_size, settings.cache_l1_ttl_s)
-        self.l2 = MemoryTier(settings.cache_l2_size, settings.cache_l2_ttl_s)
+        self.l1 = MemoryTier(
+            settings.cache_l1_size, settings.cache_l1_ttl_s, settings.cache_l1_max_mb * 2**20
+        )
+        self.l2 = MemoryTier(
+            settings.cache_l2_size, settings.cache_l2_ttl_s, settings.cache_l2_max_mb * 2**20
+        )
         self.l3 = RedisTier(redis, settings.redis_retry_after_s)
         self.max_value_bytes = settings.cache_max_value_bytes
         self.max_memory_ttl_s = max(settings.cache_l1_ttl_s, settings.cache_l2_ttl_s)
