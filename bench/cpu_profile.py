@@ -27,7 +27,6 @@ import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -47,6 +46,7 @@ from harness import (  # noqa: E402
     code_version,
     load_handler,
     machine,
+    model_server_process,
     service_env,
 )
 from redis import Redis  # noqa: E402
@@ -60,14 +60,6 @@ PER_KIND = 300
 PROFILED = 200
 TOP = 25
 
-MODEL_SERVER = (
-    "import sys\n"
-    "from aether_local.model_server import ModelServer\n"
-    "server = ModelServer('bench model').start()\n"
-    "print(server.base_url, flush=True)\n"
-    "sys.stdin.read()\n"
-)
-
 
 @contextmanager
 def own_services() -> Iterator[dict[str, str]]:
@@ -78,12 +70,7 @@ def own_services() -> Iterator[dict[str, str]]:
         mongo, mongo_url = start_mongo()
         stack.callback(mongo.wait, 10)
         stack.callback(mongo.terminate)
-        model = subprocess.Popen(
-            [sys.executable, "-c", MODEL_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        stack.callback(model.wait, 10)
-        stack.callback(model.stdin.close)  # type: ignore[union-attr]
-        base_url = model.stdout.readline().strip()  # type: ignore[union-attr]
+        base_url, _ = stack.enter_context(model_server_process())
         yield {
             **service_env(mongo_url, base_url),
             # a question without history is kept in L1 and its version trusted for the run

@@ -45,6 +45,43 @@ def services(redis_url: str = REDIS_URL) -> Iterator[tuple[str, ModelServer]]:
         yield mongo_url, model_server
 
 
+# Runs in a child interpreter: the stand-in model server until its stdin closes.
+_MODEL_SERVER = """
+import sys
+from aether_local.model_server import ModelServer
+server = ModelServer("bench model").start()
+print(server.base_url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+@contextmanager
+def model_server_process() -> Iterator[tuple[str, int]]:
+    """The model server in a process of its own, so its CPU is not counted against the process
+    measured: (base_url, pid)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MODEL_SERVER],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        base_url = process.stdout.readline().strip()
+        if not base_url.startswith("http://"):
+            raise RuntimeError(f"the model server did not start (exit {process.poll()})")
+        yield base_url, process.pid
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 def load_handler(path: Path, name: str) -> Handler:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None

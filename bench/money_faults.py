@@ -39,9 +39,7 @@ import asyncio
 import json
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -72,7 +70,7 @@ from aether_local.events import http_api_event  # noqa: E402
 from aether_local.function_url import FunctionUrl  # noqa: E402
 from aether_local.lambda_host import FunctionHost  # noqa: E402
 from aether_local.model_server import ModelServer, Reply  # noqa: E402
-from aether_local.processes import free_port, start_redis_server  # noqa: E402
+from aether_local.processes import RedisServer, free_port  # noqa: E402
 from aether_local.template import FunctionSpec, read_function_urls, read_template  # noqa: E402
 
 ENVIRONMENTS = 3
@@ -120,34 +118,12 @@ WORDS = tuple(
 # The bench's own Redis, and its faults
 
 
-@dataclass
-class OwnRedis:
-    port: int
-    process: subprocess.Popen[str]
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
+class OwnRedis(RedisServer):
     def client(self) -> Redis:
         return Redis(port=self.port, socket_timeout=5)
 
-    def pause(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
     def restart_empty(self, down_s: float = RESTART_DOWN_S) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        time.sleep(down_s)  # the outage of a failover: connections refused meanwhile
-        self.process, _ = start_redis_server(self.port)
-
-    def stop(self) -> None:
-        self.resume()
-        self.process.kill()
-        self.process.wait(10)
+        super().restart_empty(down_s)  # the outage of a failover: connections refused meanwhile
 
 
 @dataclass
@@ -598,8 +574,7 @@ def quiet_output() -> Iterator[Any]:
 
 def main() -> None:
     with quiet_output() as report, services(HARNESS_REDIS) as (mongo_url, model):
-        process, url = start_redis_server()
-        redis = OwnRedis(int(url.rsplit(":", 1)[1].split("/")[0]), process)
+        redis = OwnRedis()
         try:
             env = {
                 **service_env(mongo_url, model),

@@ -56,10 +56,8 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, redirect_stdout
@@ -69,9 +67,20 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from harness import CHAT_PATH, REDIS_URL, chat_event, code_version, load_handler, machine, service_env
+from harness import (
+    CHAT_PATH,
+    REDIS_URL,
+    chat_event,
+    code_version,
+    load_handler,
+    machine,
+    model_server_process,
+    service_env,
+)
 from openai import AsyncOpenAI, OpenAI
 from openai.types.chat import ChatCompletionMessageParam
+
+from aether_local.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / ".tools"
@@ -96,16 +105,6 @@ STREAM_BLOCK_SIZE = 10  # 100 timed streamed requests per target
 LONG_REQUESTS = 10_000
 LONG_SAMPLE_EVERY = 1_000
 START_TIMEOUT_S = 180.0
-
-# Runs in a child interpreter: the repository's stand-in model server until stdin closes.
-_UPSTREAM = """
-import sys
-from aether_local.model_server import ModelServer
-server = ModelServer("peers bench upstream").start()
-print(server.base_url, flush=True)
-sys.stdin.read()
-server.stop()
-"""
 
 
 @dataclass(frozen=True)
@@ -512,32 +511,6 @@ def aether_in_process(upstream_url: str) -> dict[str, Any]:
 # --- the processes -------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def upstream() -> Iterator[tuple[str, int]]:
-    """The stand-in model server in a child interpreter: (base_url, pid)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _UPSTREAM],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        base_url = process.stdout.readline().strip()
-        if not base_url.startswith("http://"):
-            raise RuntimeError(f"the upstream did not start (exit {process.poll()})")
-        yield base_url, process.pid
-    finally:
-        _stop(process)
-
-
 def _stop(process: subprocess.Popen[Any]) -> None:
     if process.stdin is not None:
         process.stdin.close()
@@ -780,7 +753,7 @@ def main() -> None:
     started = time.perf_counter()
     report: dict[str, Any] = {"machine": machine(), "code": code_version(), "versions": versions()}
     with ExitStack() as stack:
-        upstream_url, upstream_pid = stack.enter_context(upstream())
+        upstream_url, upstream_pid = stack.enter_context(model_server_process())
         targets = [Target("direct", f"{upstream_url}/openai/v1")]
         for name in chosen:
             peer_started = time.perf_counter()

@@ -3,11 +3,7 @@ Redis restarted empty, MongoDB gone. The spend is MongoDB's; no fault lets a cal
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
@@ -18,39 +14,25 @@ from aether.core import Principal
 from aether.errors import ServiceUnavailable
 from aether.store import usage
 from aether_local.model_server import Reply
-from tests.helpers import event, free_port, function, invoke, reset_process, start_redis_server
+from aether_local.processes import RedisServer
+from tests.helpers import event, free_port, function, invoke, reset_process
 
 BUDGET = 0.0006  # a few quick answers: each costs 0.00009, its worst case about 0.0002
 ANSWER = Reply(content="short answer", prompt_tokens=1000, completion_tokens=500)
 
 
-@dataclass
-class OwnRedis:
-    """A redis-server of the test's own, on a fixed port: it can be paused, resumed, restarted."""
-
-    port: int
-    process: subprocess.Popen[str]
+class OwnRedis(RedisServer):
+    """A redis-server of the test's own: it can be paused, resumed, restarted empty."""
 
     @property
     def client(self) -> Redis:
         return Redis(port=self.port, socket_timeout=2)
 
-    def pause(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-    def restart_empty(self) -> None:
-        self.process.kill()
-        self.process.wait(10)
-        self.process, _ = start_redis_server(self.port)
-
 
 @pytest.fixture
 def own_redis(settings_env: pytest.MonkeyPatch) -> Iterator[OwnRedis]:
-    process, url = start_redis_server()
-    redis = OwnRedis(int(url.rsplit(":", 1)[1].split("/")[0]), process)
+    redis = OwnRedis()
+    url = redis.url
     function("chat")  # the environment's event loop exists before clients are dropped
     loop = asyncio.get_event_loop()
     loop.run_until_complete(clients.close_all())
@@ -63,8 +45,7 @@ def own_redis(settings_env: pytest.MonkeyPatch) -> Iterator[OwnRedis]:
     redis.resume()
     loop.run_until_complete(clients.close_all())
     reset_process()
-    redis.process.kill()
-    redis.process.wait(10)
+    redis.stop()
 
 
 def ask(user: str, i: int) -> int:
