@@ -9,9 +9,12 @@ from aether import quota
 from aether.core import Invocation
 from aether.errors import TooManyRequests
 from aether.http.auth import Principal, principal_from_claims
+from aether.llm.catalog import TIERS
 from aether.services.chat import ChatRequest, chat
 from aether_local.model_server import Reply
 from tests.helpers import event, function, invoke, invoke_raw, reset_process
+
+LARGE = TIERS["large"][0]
 
 
 def use_plans(settings_env, default: str, **plans: dict) -> None:
@@ -90,11 +93,17 @@ def test_fifty_concurrent_requests_at_the_budget_edge_never_spend_past_it(settin
     # their worst case, so that more requests are admitted as earlier ones settle
     budget = 0.003
     use_plans(settings_env, "edge", edge={"usd_per_day": budget})
-    model.responder = lambda body: Reply(content="short answer", prompt_tokens=1000, completion_tokens=500)
+    # one Redis connection per request, as 50 environments would each have: the pool's bounded
+    # wait (test_redis_faults) is not what this test is about, and on a slow machine it would answer 503
+    settings_env.setenv("REDIS_MAX_CONNECTIONS", "50")
+    settings_env.setenv("REDIS_POOL_WAIT_MS", "10000")
+    reset_process()
+    # (a provider counts at most one prompt token per byte: these prompts hold about 200)
+    model.responder = lambda body: Reply(content="short answer", prompt_tokens=100, completion_tokens=50)
     principal = Principal(user, False)
 
     async def one(i: int) -> str:
-        request = ChatRequest(message=f"Estimate task {i} of the release", agent="sage")
+        request = ChatRequest(message=f"Estimate task {i} of the release", agent="sage", model=LARGE)
         try:
             await chat(request, principal, Invocation(f"edge-{i}", time.monotonic() + 20))
         except TooManyRequests:
@@ -115,3 +124,32 @@ def test_fifty_concurrent_requests_at_the_budget_edge_never_spend_past_it(settin
     assert answered == db.usage.count_documents({"user_id": user}) == len(model.requests)
     assert spent <= budget
     assert 50 * spent / answered > budget  # without the reservations all 50 would have passed it
+
+
+def test_at_the_budget_edge_a_question_that_fits_only_its_routed_model_is_answered(settings_env, model, user):
+    # Given a budget below the dearest model's worst case (what is reserved before routing, beside
+    # the cache lookup) but above the small tier's, where the router sends this question
+    use_plans(settings_env, "edge", edge={"usd_per_day": 0.0005})
+    ask = {"message": "What time is it?"}
+    # When it is asked, and then pinned to the large model
+    status, body = invoke("chat", event("POST", "/chat/optimized", ask, sub=user))
+    refused, _ = invoke("chat", event("POST", "/chat/optimized", {**ask, "model": LARGE}, sub=user))
+    # Then the first is answered on the small tier, on a reservation made after routing
+    assert status == 200 and body["tier"] == "small", body
+    assert refused == 429 and len(model.requests) == 1
+
+
+def test_an_answer_from_the_cache_gives_back_the_reservation_made_beside_its_lookup(
+    settings_env, model, user, redis_sync
+):
+    # Given a budget, and an answer in Redis that this environment's memory does not hold
+    use_plans(settings_env, "capped", capped={"usd_per_day": 1.0})
+    ask = {"message": "Which index fits this query?", "agent": "atlas"}
+    assert invoke("chat", event("POST", "/chat/optimized", ask, sub=user))[1]["cached"] is False
+    reset_process()  # a new environment: nothing in memory
+    # When the question is asked again
+    status, body = invoke("chat", event("POST", "/chat/optimized", ask, sub=user))
+    # Then Redis answered it, and the reservation made in case the model had to be asked is given back
+    assert status == 200 and body["cache_tier"] == "l3"
+    held = quota.keys_of(user, datetime.now(UTC)).held
+    assert redis_sync.zcard(held) == 0 and len(model.requests) == 1

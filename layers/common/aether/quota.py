@@ -198,6 +198,10 @@ class Reservation:
     nano_usd: int  # 0: nothing was reserved (no budget)
     local: bool = False  # held by this environment alone (Redis was unavailable)
 
+    def covers(self, usd: Decimal) -> bool:
+        """Whether it holds `usd` (anything does where nothing had to be reserved)."""
+        return not self.nano_usd or self.nano_usd >= nano_usd(usd)
+
 
 @dataclass(frozen=True, slots=True)
 class _Window:

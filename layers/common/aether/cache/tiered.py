@@ -100,7 +100,7 @@ class TieredCache:
         count("TierHits" if hit else "TierMisses", tier=tier)
 
     def _from_memory(self, key: str, tiers: tuple[TierName, ...]) -> Lookup | None:
-        for name, tier in (("l1", self.l1), ("l2", self.l2)):
+        for name, tier in self._memory():
             if name not in tiers:
                 continue
             entry = tier.get_entry(key)
@@ -111,6 +111,17 @@ class TieredCache:
                 return Lookup(entry[1], name)
             self._note(name, hit=False)
         return None
+
+    def in_memory(self, namespace: str, digest: str, tiers: tuple[TierName, ...]) -> bool:
+        """Whether this environment's memory answers the lookup without asking Redis."""
+        version = self._known_version(namespace, tiers)
+        if version is None:
+            return False
+        key = self._key(namespace, version, digest)
+        return any(name in tiers and tier.get_entry(key) is not None for name, tier in self._memory())
+
+    def _memory(self) -> tuple[tuple[TierName, MemoryTier], ...]:
+        return (("l1", self.l1), ("l2", self.l2))
 
     async def get_or_compute(
         self,

@@ -5,16 +5,18 @@ and its output from the Answer. `answer()` gives the whole Answer; `answer_strea
 known before the first token (Head) and then the deltas and the Answer. Both run the same steps:
 
 1. rate and cache (`_scope`, `_digest`): the per-minute rate is checked in the same stage as the
-   cache lookup and must pass before anything is answered. The key is the request as given (the
-   agent asked for, or `auto` with the conversation's agent; the pinned model or none; the prompt,
-   history, instructions and generation parameters), so a hit needs no routing; what routing
-   decided is kept with the answer. The whole answer comes through the tiered cache's
+   cache lookup and must pass before anything is answered; when this environment's memory cannot
+   answer, the budget reservation of step 3 starts in that stage too (`_Early`). The key is the
+   request as given (the agent asked for, or `auto` with the conversation's agent; the pinned
+   model or none; the prompt, history, instructions and generation parameters), so a hit needs
+   no routing; what routing decided is kept with the answer. The whole answer comes through the tiered cache's
    `get_or_compute` (identical misses coalesce), its Redis write joining step 4's stage; a stream
    reads the cache first and writes its answer once complete.
 2. route (`_plan`): agent, task kind and tier (services/routing.py), the model, the messages.
-3. reserve and call the model (`_tokens`): the worst case is reserved against the budgets; the
-   model's answer whole (one call) or streamed, deltas then the Completion. A failure that never
-   reached a model releases the reservation; a call cut short is recorded and charged (`_tokens`
+3. reserve and call the model (`_tokens`): the worst case is reserved against the budgets
+   (taken from step 1 when that reservation covers the routed call); the model's answer whole
+   (one call) or streamed, deltas then the Completion. A failure that never reached a model
+   releases the reservation; a call cut short is recorded and charged (`_tokens`
    says how), shielded from the cancellation of a client that left.
 4. record and settle (`_finish`): one usage record and then the reservation settled to the real
    cost, the conversation turn when the route keeps one, the answer written to Redis, and the
@@ -27,6 +29,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -39,7 +42,7 @@ from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
 from aether.cache.tiered import TierName
 from aether.core import Invocation, Principal
-from aether.errors import AetherError, UpstreamError, UpstreamTimeout
+from aether.errors import AetherError, TooManyRequests, UpstreamError, UpstreamTimeout
 from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd, prompt_tokens_at_most
 from aether.llm.client import Completion, complete, rate_limits, stream
 from aether.services.routing import decide
@@ -117,25 +120,27 @@ async def answer(q: Question) -> Answer:
     """The whole answer, from the cache or the model, recorded."""
     started, asked_at = time.perf_counter(), datetime.now(UTC)
     computed: list[tuple[Completion, quota.Reservation]] = []
+    scope, tiers = q.scope()
+    digest = _digest(q)
     admitted = _admission(q)
+    early = None if q.cached and get_cache().in_memory(scope, digest, tiers) else _Early(q)
 
     async def compute() -> bytes:
         await admitted
         plan = await _plan(q)
-        reservation = await _reserve(q, plan)
+        reservation = await _Early.take(early, q, plan)
         async for item in _tokens(q, plan, reservation, streamed=False):
             if isinstance(item, Completion):
                 computed.append((item, reservation))
         return _cache_value(computed[0][0], plan)
 
-    scope, tiers = q.scope()
     l3_write: list[Callable[[], Awaitable[None]]] = []
     try:
         if q.cached:
             ttl = get_settings().response_cache_ttl_s
             deadline = q.invocation.deadline
             lookup = await get_cache().get_or_compute(
-                scope, _digest(q), compute, ttl_s=ttl, tiers=tiers, deadline=deadline, deferred=l3_write
+                scope, digest, compute, ttl_s=ttl, tiers=tiers, deadline=deadline, deferred=l3_write
             )
             value, tier = lookup.value, lookup.tier
         else:
@@ -143,12 +148,13 @@ async def answer(q: Question) -> Answer:
         pending = None if computed else await _admitted(admitted, tier)
     except BaseException:
         _settled(admitted)
+        await _Early.abandon(early)
         raise
     stored = json.loads(value)  # what routing decided, and the model that answered, are kept with it
     completion = computed[0][0] if computed else Completion.from_cache(stored)
     result = Answer(_cached_head(stored), completion, None if computed else tier, _since(started), None)
     reservation = computed[0][1] if computed else None
-    also = [*(write() for write in l3_write), *_counted(pending)]
+    also = [*(write() for write in l3_write), *_counted(pending), *_Early.unused(early)]
     return await _finish(q, result, reservation, asked_at, stored.get("task"), *also)
 
 
@@ -192,17 +198,21 @@ async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | Answer]
     scope, tiers = q.scope()
     digest = _digest(q)
     admitted = _admission(q)
+    early = None if q.cached and get_cache().in_memory(scope, digest, tiers) else _Early(q)
     try:
         cached = await get_cache().get(scope, digest, tiers) if q.cached else None
         pending = await _admitted(admitted, cached.tier if cached else None)
+        if cached is None:
+            plan = await _plan(q)
+            reservation = await _Early.take(early, q, plan)
     except BaseException:
         _settled(admitted)
+        await _Early.abandon(early)
         raise
     if cached is not None:
         stored = json.loads(cached.value)
-        return _cached_head(stored), _replayed(q, stored, cached.tier, started, asked_at, pending)
-    plan = await _plan(q)
-    reservation = await _reserve(q, plan)
+        also = [*_counted(pending), *_Early.unused(early)]
+        return _cached_head(stored), _replayed(q, stored, cached.tier, started, asked_at, also)
     return plan.head, _streamed(q, plan, reservation, (scope, digest, tiers), started, asked_at)
 
 
@@ -212,12 +222,12 @@ async def _replayed(
     tier: str | None,
     started: float,
     asked_at: datetime,
-    pending: "asyncio.Future[None] | None",
+    also: list[Awaitable[object]],
 ) -> AsyncGenerator[str | Answer]:
     completion = Completion.from_cache(stored)
     yield completion.content
     result = Answer(_cached_head(stored), completion, tier, _since(started), None)
-    yield await _finish(q, result, None, asked_at, stored.get("task"), *_counted(pending))
+    yield await _finish(q, result, None, asked_at, stored.get("task"), *also)
 
 
 async def _streamed(
@@ -257,21 +267,83 @@ def _digest(q: Question) -> str:
     )
 
 
+def _messages(q: Question, system_prompt: str) -> list[Message]:
+    system = "\n\n".join([system_prompt, *q.instructions])
+    return [{"role": "system", "content": system}, *q.history, {"role": "user", "content": q.message}]
+
+
 async def _plan(q: Question) -> _Plan:
     """Route, then the model and the messages it is sent."""
     conversation = Conversation(agent=q.previous_agent, earlier=q.earlier)
     decision = await decide(q.agent, q.message, conversation, q.principal, q.invocation)
-    system = "\n\n".join([AGENTS[decision.agent].system_prompt, *q.instructions])
-    messages = [{"role": "system", "content": system}, *q.history, {"role": "user", "content": q.message}]
+    messages = _messages(q, AGENTS[decision.agent].system_prompt)
     tokens = prompt_tokens_at_most(messages) + q.max_tokens
     choice = choose_model(decision, tokens, pinned=q.model, tier="small" if q.small_tier else None)
     head = Head(decision.agent, choice.model, choice.tier, choice.reason, decision.summary())
     return _Plan(head, choice, messages, decision.task)
 
 
-async def _reserve(q: Question, plan: _Plan) -> quota.Reservation:
-    worst = quota.worst_case_usd(plan.choice.chain, plan.messages, q.max_tokens)
-    return await quota.reserve(q.principal, worst)
+class _Early:
+    """The budget reservation of a request the memory tiers cannot answer, started beside the rate
+    and the cache lookup, so that a miss waits for no Redis stage of its own before the model.
+
+    Before routing, the worst case is that of any model the request may go to, with the longest
+    agent prompt. The routed call takes it when it covers the routed worst case (the settlement
+    gives back the difference); when it does not fit the budget (its edge), or does not cover
+    (a larger context window than the tier's), the routed worst case is reserved instead. An
+    answer from the cache gives it back beside its final writes.
+    """
+
+    _LONGEST_PROMPT = max((agent.system_prompt for agent in AGENTS.values()), key=len)
+
+    def __init__(self, q: Question) -> None:
+        chain = (q.model,) if q.model else TIERS["small"] if q.small_tier else tuple(MODELS)
+        messages = _messages(q, self._LONGEST_PROMPT)
+        self.task = asyncio.ensure_future(_fitting(q, quota.worst_case_usd(chain, messages, q.max_tokens)))
+        self.taken = False
+
+    @staticmethod
+    async def take(early: "_Early | None", q: Question, plan: _Plan) -> quota.Reservation:
+        """The reservation of the routed call."""
+        worst = quota.worst_case_usd(plan.choice.chain, plan.messages, q.max_tokens)
+        if early is not None:
+            early.taken = True
+            held = await early.task
+            if held is not None and held.covers(worst):
+                return held
+            if held is not None:
+                await quota.release(held)
+        return await quota.reserve(q.principal, worst)
+
+    @staticmethod
+    def unused(early: "_Early | None") -> list[Awaitable[object]]:
+        """Giving it back, as one of the final writes of an answer from the cache."""
+        return [] if early is None or early.taken else [_given_back(early.task)]
+
+    @staticmethod
+    async def abandon(early: "_Early | None") -> None:
+        """Given back after a failure (also when the request was cancelled)."""
+        if early is not None and not early.taken:
+            early.taken = True
+            with anyio.CancelScope(shield=True):
+                await _given_back(early.task)
+
+
+async def _fitting(q: Question, worst: Decimal) -> quota.Reservation | None:
+    """The reservation, or None where it does not fit the budget."""
+    try:
+        return await quota.reserve(q.principal, worst)
+    except TooManyRequests:
+        return None
+
+
+async def _given_back(task: "asyncio.Future[quota.Reservation | None]") -> None:
+    try:
+        held = await task
+    except AetherError:  # it never held anything
+        return
+    if held is not None:
+        await quota.release(held)
 
 
 async def _tokens(
