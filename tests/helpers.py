@@ -24,6 +24,7 @@ import aether.llm.client
 import aether.quota
 import aether.services.health
 import aether.store.outbox
+import aether.telemetry
 from aether.agents.catalog import AGENTS
 from aether.agents.features import FEATURES_VERSION, features
 from aether.agents.router import TASKS, Weights
@@ -123,6 +124,7 @@ def reset_process() -> None:
     aether.llm.client._rate_limits = None
     aether.quota._redis.cache_clear()
     aether.services.health._last = None  # the health checks' last result
+    aether.telemetry._pending.clear()  # metrics recorded outside an invocation (a test's own cache calls)
 
 
 def new_environment() -> None:

@@ -29,11 +29,13 @@ the users served meanwhile is rebuilt from MongoDB. The per-minute rate is then 
 environment.
 """
 
+import asyncio
 import hashlib
 import json
 import math
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -430,11 +432,16 @@ async def _reconcile_after_outage() -> None:
             return
 
 
-async def charge(reservation: Reservation, records: list[usage.UsageRecord]) -> None:
+async def charge(
+    reservation: Reservation,
+    records: list[usage.UsageRecord],
+    beside: Sequence[Callable[[], Awaitable[object]]] = (),
+) -> None:
     """Record the calls' usage, then settle the reservation to their cost. In that order: when a
-    settlement reaches Redis, MongoDB (what a rebuild reads) already holds its record."""
+    settlement reaches Redis, MongoDB (what a rebuild reads) already holds its record. `beside`:
+    the request's other Redis writes, sent in the settlement's stage (one wait, not two)."""
     await usage.record_many(records)
-    await _settle(reservation, sum(r.cost_nano for r in records))
+    await asyncio.gather(_settle(reservation, sum(r.cost_nano for r in records)), *(w() for w in beside))
 
 
 async def release(reservation: Reservation) -> None:

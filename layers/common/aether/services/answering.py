@@ -19,17 +19,19 @@ known before the first token (Head) and then the deltas and the Answer. Both run
    releases the reservation; a call cut short is recorded and charged (`_tokens`
    says how), shielded from the cancellation of a client that left.
 4. record and settle (`_finish`): one usage record and then the reservation settled to the real
-   cost, the conversation turn when the route keeps one, the answer written to Redis, and the
-   rate-limit view refreshed when due: one concurrent stage, awaited before the handler returns.
+   cost beside the answer's Redis write (one Redis stage), the conversation turn when the route
+   keeps one, and the rate-limit view refreshed when due: concurrent, awaited before the handler
+   returns.
 """
 
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import anyio
@@ -154,8 +156,8 @@ async def answer(q: Question) -> Answer:
     completion = computed[0][0] if computed else Completion.from_cache(stored)
     result = Answer(_cached_head(stored), completion, None if computed else tier, _since(started), None)
     reservation = computed[0][1] if computed else None
-    also = [*(write() for write in l3_write), *_counted(pending), *_Early.unused(early)]
-    return await _finish(q, result, reservation, asked_at, stored.get("task"), *also)
+    also = [*_counted(pending), *_Early.unused(early)]
+    return await _finish(q, result, reservation, asked_at, stored.get("task"), *also, stores=l3_write)
 
 
 def _admission(q: Question) -> "asyncio.Future[None]":
@@ -246,10 +248,11 @@ async def _streamed(
                 continue
             scope, digest, tiers = key
             ttl = get_settings().response_cache_ttl_s
-            put = get_cache().put(scope, digest, _cache_value(item, plan), ttl, tiers)
+            value = _cache_value(item, plan)
+            put = partial(get_cache().put, scope, digest, value, ttl, tiers)
             head = replace(plan.head, model=item.model, model_reason=plan.choice.explain(item.model))
             result = Answer(replace(head, tier=MODELS[item.model].tier), item, None, _since(started), None)
-            yield await _finish(q, result, reservation, asked_at, plan.task, put)
+            yield await _finish(q, result, reservation, asked_at, plan.task, stores=[put])
     finally:
         await tokens.aclose()  # if the consumer left mid-stream, the call is read on and charged
 
@@ -452,11 +455,18 @@ async def _finish(
     asked_at: datetime,
     task: str | None,
     *also: Awaitable[object],
+    stores: Sequence[Callable[[], Awaitable[object]]] = (),
 ) -> Answer:
-    """Record and settle, and store, concurrently; the Answer says whether its turn was stored."""
+    """Record and settle, and store, concurrently; the Answer says whether its turn was stored.
+    `stores` (the answer's cache write) go in the settlement's Redis stage, after the record."""
     record = _record(q, result, task)
+    charged = (
+        quota.charge(reservation, [record], beside=stores)
+        if reservation is not None
+        else asyncio.gather(usage.record(record), *(store() for store in stores))
+    )
     writes: list[Awaitable[object]] = [
-        usage.record(record) if reservation is None else quota.charge(reservation, [record]),
+        charged,
         rate_limits().refresh_if_due(TIERS[MODELS[result.completion.model].tier]),
         *also,
     ]
