@@ -3,7 +3,7 @@
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Path, Query
 from fastapi.responses import StreamingResponse
 
 from aether.http import API_PREFIX, CurrentPrincipal, RequestInvocation, create_app, lambda_handler
@@ -97,6 +97,13 @@ async def openai_chat_completions(
 @app.get("/v1/models")
 async def openai_models(principal: CurrentPrincipal) -> dict[str, Any]:
     return openai_compat.models()
+
+
+@app.get("/v1/models/{model:path}")
+async def openai_model(
+    model: Annotated[str, Path(json_schema_extra={"enum": openai_compat.NAMES})], principal: CurrentPrincipal
+) -> dict[str, Any]:
+    return openai_compat.model(model)
 
 
 handler = lambda_handler(app)

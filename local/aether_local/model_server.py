@@ -42,6 +42,25 @@ class Reply:
     chunk_delay_s: float = 0.0  # a streamed answer: the pause before each chunk
     fail_after_chunks: int | None = None  # a streamed answer that breaks off with an error event
     hold_after_first_chunk: threading.Event | None = None  # a streamed answer paused until it is set
+    finish_reason: str = "stop"
+    tool_calls: list[dict[str, Any]] | None = None  # streamed as pieces: arguments a few bytes at a time
+    system_fingerprint: str | None = None
+
+
+def _pieces(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls as a stream sends them: per call, its id, type and name with no arguments, then
+    the arguments in pieces of a few bytes (the receiver must put them together)."""
+    pieces = []
+    for index, call in enumerate(calls):
+        function = call["function"]
+        head = {"index": index, "id": call["id"], "type": "function", "function": {"name": function["name"]}}
+        pieces.append({**head, "function": {**head["function"], "arguments": ""}})
+        arguments = function["arguments"]
+        pieces += [
+            {"index": index, "function": {"arguments": arguments[i : i + 7]}}
+            for i in range(0, len(arguments), 7)
+        ]
+    return pieces
 
 
 def _tokens(text: str) -> int:
@@ -107,21 +126,30 @@ class ModelServer:
             error = {"error": {"message": f"scripted status {reply.status}", "type": "scripted"}}
             return reply.status, reply.headers, json.dumps(error).encode()
         messages = body.get("messages") or [{}]
-        question = str(messages[-1].get("content", ""))
+        question = str(messages[-1].get("content") or "")
         content = reply.content
         if content is None:
             content = (
                 f"[{self.label}] This answer was not produced by a real model. You asked: {question[:200]}"
             )
-        prompt_tokens = reply.prompt_tokens or sum(_tokens(str(m.get("content", ""))) for m in messages)
+        prompt_tokens = reply.prompt_tokens or sum(_tokens(str(m.get("content") or "")) for m in messages)
         completion_tokens = reply.completion_tokens or _tokens(content)
         payload = {
             "id": f"chatcmpl-local-{next(self._ids)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "unknown"),
+            "system_fingerprint": reply.system_fingerprint,
             "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": None if reply.tool_calls and not reply.content else content,
+                        **({"tool_calls": reply.tool_calls} if reply.tool_calls else {}),
+                    },
+                    "finish_reason": reply.finish_reason,
+                }
             ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -186,7 +214,11 @@ class ModelServer:
                     "created": answer["created"],
                     "model": answer["model"],
                 }
-                words = answer["choices"][0]["message"]["content"].split(" ")
+                words = (
+                    (answer["choices"][0]["message"]["content"] or "").split(" ")
+                    if not reply.tool_calls
+                    else []
+                )
                 sent = 0
                 try:
                     for index, word in enumerate(words):
@@ -207,9 +239,19 @@ class ModelServer:
                         sent += 1
                         if index == 0 and reply.hold_after_first_chunk is not None:
                             reply.hold_after_first_chunk.wait(60)
+                    for piece in _pieces(reply.tool_calls or []):
+                        self._event(
+                            {
+                                **base,
+                                "choices": [
+                                    {"index": 0, "delta": {"tool_calls": [piece]}, "finish_reason": None}
+                                ],
+                            }
+                        )
                     final = {
                         **base,
-                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "system_fingerprint": reply.system_fingerprint,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}],
                         "x_groq": {"id": answer["id"], "usage": answer["usage"]},
                     }
                     self._event(final)

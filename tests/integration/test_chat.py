@@ -82,11 +82,11 @@ def test_another_users_conversation_is_not_found(model, user):
 
 def test_repeated_question_is_answered_from_cache_and_still_recorded(model, db, user):
     model.script(Reply(content="Cached answer.", prompt_tokens=50, completion_tokens=10))
-    question = {"message": "What is  a   Lambda layer?"}
+    question = {"message": "What is a Lambda layer?"}
     _, first = invoke("chat", event("POST", "/chat/optimized", question, sub=user))
     calls = len(model.requests)
     status, second = invoke(
-        "chat", event("POST", "/chat/optimized", {"message": "what is a lambda layer?"}, sub=user)
+        "chat", event("POST", "/chat/optimized", {"message": "  What is a Lambda layer?\n"}, sub=user)
     )
     assert status == 200
     assert len(model.requests) == calls
@@ -97,6 +97,13 @@ def test_repeated_question_is_answered_from_cache_and_still_recorded(model, db, 
     assert [r["cache_tier"] for r in records] == [None, second["cache_tier"]]
     assert second["cache_tier"] in {"l2", "l3"}
     assert records[1]["cost_usd"] == 0
+
+
+def test_case_and_inner_whitespace_are_part_of_the_question(model, user):
+    # ls -l lists in long format, ls -L follows symbolic links: the same words but for case
+    asked = ["In bash, what does ls -l do?", "In bash, what does ls -L do?", "print( 'a' )", "print('a')"]
+    answers = [invoke("chat", event("POST", "/chat/optimized", {"message": m}, sub=user))[1] for m in asked]
+    assert [a["cached"] for a in answers] == [False] * 4 and len(model.requests) == 4
 
 
 def test_cache_is_per_user(model, user):
@@ -179,4 +186,16 @@ def test_a_prompt_no_context_window_holds_is_a_400_and_never_reaches_the_model(m
     reset_process()
     status, body = invoke("chat", event("POST", "/chat/optimized", {"message": "word " * 60_000}, sub=user))
     assert status == 400 and "context window" in body["error"]["message"]
+    assert model.requests == []
+
+
+def test_native_routes_refuse_fields_they_do_not_take_by_name(model, user):
+    quick = {"message": "continue where we left off", "conversation_id": "6561f0a0a0a0a0a0a0a0a0a0"}
+    status, body = invoke("chat", event("POST", "/chat/quick", quick, sub=user))
+    assert status == 422 and "conversation_id" in body["error"]["message"]
+    assert "chat/optimized" in body["error"]["message"]
+    for path in ("/chat/optimized", "/chat/stream", "/chat/quick"):
+        given = {"message": "hi", "history": ["earlier"]}
+        status, body = invoke("chat", event("POST", path, given, sub=user))
+        assert status == 422 and body["error"]["message"].startswith("history: unrecognized argument"), path
     assert model.requests == []

@@ -137,6 +137,12 @@ def test_at_the_budget_edge_a_question_that_fits_only_its_routed_model_is_answer
     # Then the first is answered on the small tier, on a reservation made after routing
     assert status == 200 and body["tier"] == "small", body
     assert refused == 429 and len(model.requests) == 1
+    # And an OpenAI client is told its quota is spent, as OpenAI tells it
+    v1 = event("POST", "/x", {"model": LARGE, "messages": [{"role": "user", "content": "hi"}]}, sub=user)
+    v1["rawPath"] = v1["requestContext"]["http"]["path"] = "/v1/chat/completions"
+    v1["routeKey"] = v1["requestContext"]["routeKey"] = "POST /v1/chat/completions"
+    status, body = invoke("chat", v1)
+    assert status == 429 and body["error"]["type"] == body["error"]["code"] == "insufficient_quota"
 
 
 def test_an_answer_from_the_cache_gives_back_the_reservation_made_beside_its_lookup(

@@ -1,10 +1,15 @@
-"""Domain errors. The HTTP layer maps each to its status code in one place (aether.http.errors)."""
+"""Domain errors. The HTTP layer maps each to its status code in one place (aether.http.errors);
+`openai_error` gives the body OpenAI's API would for the same failure (the /v1 routes)."""
+
+from typing import Any
 
 __all__ = [
     "AetherError",
     "BadRequest",
+    "BudgetExceeded",
     "Conflict",
     "Forbidden",
+    "ModelNotFound",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -13,6 +18,7 @@ __all__ = [
     "Unprocessable",
     "UpstreamError",
     "UpstreamTimeout",
+    "openai_error",
 ]
 
 
@@ -22,10 +28,11 @@ class AetherError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+    def __init__(self, message: str, retry_after_s: int | None = None, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after_s = retry_after_s  # sent as Retry-After when set
+        self.param = param  # the request field at fault, when one is
 
 
 class BadRequest(AetherError):
@@ -44,6 +51,10 @@ class NotFound(AetherError):
     status, code = 404, "not_found"
 
 
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
 class Conflict(AetherError):
     status, code = 409, "conflict"
 
@@ -58,6 +69,10 @@ class Unprocessable(AetherError):
 
 class TooManyRequests(AetherError):
     status, code = 429, "rate_limited"
+
+
+class BudgetExceeded(TooManyRequests):
+    code = "budget_exceeded"
 
 
 class ServiceUnavailable(AetherError):
@@ -78,3 +93,22 @@ class UpstreamTimeout(AetherError):
     def __init__(self, message: str, model: str | None = None) -> None:
         super().__init__(message)
         self.model = model  # the model the call had reached when the deadline cut it, if any
+
+
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error"}
+_OPENAI_CODES: dict[str, tuple[str, str | None]] = {  # Aether's code -> OpenAI's type and code
+    "invalid_request_error": ("invalid_request_error", None),
+    "rate_limited": ("requests", "rate_limit_exceeded"),
+    "budget_exceeded": ("insufficient_quota", "insufficient_quota"),
+    "unauthorized": ("authentication_error", "invalid_api_key"),
+    "model_not_found": ("invalid_request_error", "model_not_found"),
+}
+
+
+def openai_error(status: int, code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body: {"error": {"message", "type", "param", "code"}}, with OpenAI's values
+    (invalid_request_error and the field at fault for bad input, model_not_found,
+    rate_limit_exceeded, insufficient_quota for a spent budget, server_error)."""
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    kind, given = _OPENAI_CODES.get(code, (kind, code))
+    return {"error": {"message": message, "type": kind, "param": param, "code": given}}

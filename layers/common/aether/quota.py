@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 from aether import clients
 from aether.cache.redis_tier import RedisTier
 from aether.core import Principal, nano_usd
-from aether.errors import ServiceUnavailable, TooManyRequests
+from aether.errors import BudgetExceeded, ServiceUnavailable, TooManyRequests
 from aether.llm.catalog import MODELS, prompt_tokens_at_most
 from aether.settings import get_settings
 from aether.store import usage
@@ -304,12 +304,12 @@ async def reserve(principal: Principal, usd: Decimal | float) -> Reservation:
     if outcome is None:  # Redis is unavailable: MongoDB's word and this environment's own holds
         outcome = await _reserve_here(principal.user_id, plan, window, member, amount)
     if outcome == "month":
-        raise TooManyRequests(
+        raise BudgetExceeded(
             f"monthly budget: your plan allows ${plan.usd_per_month:.2f} of model use per month (UTC)",
             retry_after_s=window.until_next_month,
         )
     if outcome == "day":
-        raise TooManyRequests(
+        raise BudgetExceeded(
             f"daily budget: your plan allows ${plan.usd_per_day:.2f} of model use per day (UTC)",
             retry_after_s=window.until_tomorrow,
         )

@@ -1,4 +1,5 @@
-"""One error shape for every 4xx and 5xx: {"error": {"code", "message", "request_id"}}."""
+"""One error shape for every 4xx and 5xx: {"error": {"code", "message", "request_id"}}; on the
+OpenAI-compatible routes, OpenAI's (aether.errors.openai_error)."""
 
 from collections.abc import MutableMapping
 from typing import Any
@@ -8,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from aether.errors import AetherError
+from aether.errors import AetherError, openai_error
 from aether.http.context import request_id_of
 from aether.telemetry import logger
 
@@ -27,24 +28,42 @@ _HTTP_CODES = {
 }
 
 
-def error_response(scope: MutableMapping[str, Any], status: int, code: str, message: str) -> JSONResponse:
+def _openai(scope: MutableMapping[str, Any]) -> bool:
+    return str(scope.get("path", "")).startswith("/v1/")
+
+
+def error_response(
+    scope: MutableMapping[str, Any], status: int, code: str, message: str, param: str | None = None
+) -> JSONResponse:
     """Aether's error body, or OpenAI's on the OpenAI-compatible routes (/v1/...)."""
-    if str(scope.get("path", "")).startswith("/v1/"):
-        body: dict[str, Any] = {"error": {"message": message, "type": code, "param": None, "code": code}}
+    if _openai(scope):
+        body = openai_error(status, code, message, param)
     else:
         body = {"error": {"code": code, "message": message, "request_id": request_id_of(scope)}}
     return JSONResponse(body, status_code=status)
 
 
+def _field(loc: tuple[Any, ...]) -> str:
+    """A field's path as OpenAI names it: messages[0].content."""
+    path = ""
+    for part in loc:
+        if part == "body":
+            continue
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
 def _describe(errors: list[dict[str, Any]]) -> str:
     parts = []
     for error in errors[:5]:
-        loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        loc = _field(tuple(error.get("loc", ())))
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         if not loc and error.get("type") in {"model_attributes_type", "dict_type"}:
             message = "request body must be a JSON object (content-type: application/json)"
         elif not loc and error.get("type") == "missing":
             message = "request body is required: a JSON object (content-type: application/json)"
+        elif error.get("type") == "extra_forbidden":
+            message = "unrecognized argument: this route does not take it"
         parts.append(f"{loc}: {message}" if loc else message)
     return "; ".join(parts)
 
@@ -57,7 +76,7 @@ async def _aether_error(request: Request, exc: Exception) -> JSONResponse:
         if cause is not None:
             extra["cause"] = f"{type(cause).__module__}.{type(cause).__qualname__}"
         logger.warning("request failed", extra=extra)
-    response = error_response(request.scope, exc.status, exc.code, exc.message)
+    response = error_response(request.scope, exc.status, exc.code, exc.message, exc.param)
     if exc.retry_after_s is not None:
         response.headers["retry-after"] = str(exc.retry_after_s)
     return response
@@ -68,6 +87,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = list(exc.errors())
     if any(error.get("type") == "json_invalid" for error in errors):
         return error_response(request.scope, 400, "invalid_json", "request body is not valid JSON")
+    if _openai(request.scope):  # OpenAI answers bad input with a 400 naming the field
+        param = _field(tuple(errors[0].get("loc", ()))) or None
+        return error_response(request.scope, 400, "invalid_request_error", _describe(errors), param)
     return error_response(request.scope, 422, "invalid_input", _describe(errors))
 
 

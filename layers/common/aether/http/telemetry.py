@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from aether.http.context import request_id_of
 from aether.store.live import Minute, publish
 from aether.telemetry import count, describe, flush_metrics, observe, take_users_with_usage, timing
 
@@ -62,7 +63,11 @@ class RequestTelemetry:
                 status = message["status"]
                 # what is known before the first byte (a stream's model time is not, yet)
                 found = timing.header(timing.figures(spans, started, time.perf_counter()))
-                headers = [*message.get("headers", ()), (b"server-timing", found.encode())]
+                headers = [
+                    *message.get("headers", ()),
+                    (b"server-timing", found.encode()),
+                    (b"x-request-id", request_id_of(scope).encode()),  # as in logs and error bodies
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -99,9 +104,8 @@ class RequestTelemetry:
                     users_with_new_usage=take_users_with_usage(),
                 )
             )
-            request_id = scope.get("aws.event", {}).get("requestContext", {}).get("requestId")
             found = timing.figures(spans, started, time.perf_counter())
-            describe(status=status, request_id=request_id, timing_ms=found)
+            describe(status=status, request_id=request_id_of(scope), timing_ms=found)
             if "aws.event" not in scope:
                 # Served over HTTP by the Lambda Web Adapter: no Lambda handler wraps this request
                 # to flush its metrics (aether.http.app.lambda_handler does it under Mangum).

@@ -1,20 +1,24 @@
 """Groq production models and their prices, loaded from models.json (the one place they are kept)."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "MESSAGE_OVERHEAD_TOKENS",
     "MODELS",
     "PRICES_READ_ON",
+    "TEMPLATE_OVERHEAD_TOKENS",
     "TIERS",
+    "Message",
     "Model",
     "Tier",
     "baseline_cost_usd",
     "cost_usd",
+    "options_tokens_at_most",
     "prompt_tokens_at_most",
 ]
 
@@ -61,9 +65,35 @@ def baseline_cost_usd(prompt_tokens: int, completion_tokens: int) -> float:
 
 
 MESSAGE_OVERHEAD_TOKENS = 8  # role and separators of one chat message
+# The text a chat template wraps around tool definitions or a response schema ("You have access
+# to the following functions...", the harmony format's namespace): a bound, not a count.
+TEMPLATE_OVERHEAD_TOKENS = 512
+
+Message = dict[str, Any]  # a chat message as the provider takes it (role, content, tool calls...)
 
 
-def prompt_tokens_at_most(messages: list[dict[str, str]], unseen: int = 0) -> int:
+def prompt_tokens_at_most(messages: list[Message], unseen: int = 0) -> int:
     """An upper bound of a prompt's tokens: a byte-level BPE token holds at least one UTF-8 byte.
-    `unseen` counts prompt text not written yet (a synthesis of answers to come)."""
-    return unseen + sum(len(m["content"].encode()) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+    `unseen` counts prompt text not in `messages` (a synthesis of answers to come, tool
+    definitions: options_tokens_at_most)."""
+    return unseen + sum(_bytes(m) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+def _bytes(message: Message) -> int:
+    """The message's text in bytes; its other fields (tool calls, their ids) as JSON."""
+    total = 0
+    for key, value in message.items():
+        if key == "role" or value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        total += len(text.encode())
+    return total
+
+
+def options_tokens_at_most(options: Mapping[str, Any]) -> int:
+    """An upper bound of the prompt tokens that request options add: tool definitions and a
+    response schema are given to the model as text (their JSON bytes, and a template around)."""
+    given = [options[key] for key in ("tools", "response_format") if options.get(key)]
+    if not given:
+        return 0
+    return len(json.dumps(given, separators=(",", ":")).encode()) + TEMPLATE_OVERHEAD_TOKENS

@@ -15,12 +15,13 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aether import clients
 from aether.core import Invocation
 from aether.errors import UpstreamError, UpstreamTimeout
-from aether.llm.catalog import cost_usd, prompt_tokens_at_most
+from aether.llm.catalog import Message, cost_usd, options_tokens_at_most, prompt_tokens_at_most
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
 from aether.telemetry import count, observe, timing
@@ -28,7 +29,10 @@ from aether.telemetry import count, observe, timing
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["Completion", "complete", "stream"]
+__all__ = ["NO_OPTIONS", "Completion", "ToolCallPieces", "complete", "stream"]
+
+NO_OPTIONS: Mapping[str, Any] = MappingProxyType({})
+ToolCallPieces = list[dict[str, Any]]  # a streamed delta's `tool_calls`: pieces of calls, by index
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,9 @@ class Completion:
     completion_tokens: int
     cost_usd: float
     latency_ms: float
+    finish_reason: str = "stop"  # the provider's: stop, length, tool_calls, content_filter
+    tool_calls: list[dict[str, Any]] | None = None  # the functions the model asks the caller to run
+    system_fingerprint: str | None = None
 
     def answer(self) -> dict[str, Any]:
         """What a cached answer keeps: not the latency of this call."""
@@ -50,16 +57,21 @@ class Completion:
 
     @classmethod
     def cut(
-        cls, model: str, messages: list[dict[str, str]], received: str | None, max_tokens: int
+        cls,
+        model: str,
+        messages: list[Message],
+        received: str | None,
+        max_tokens: int,
+        options: Mapping[str, Any] = NO_OPTIONS,
     ) -> "Completion":
         """A call cut short with no usage from the provider, counted so that it is never less than
         what the provider produced: a token holds at least one byte (byte-level BPE), so the
-        prompt's bytes and the received answer's bytes bound its tokens; with nothing received
-        (a whole answer cut by the deadline), max_tokens does."""
-        prompt_tokens = prompt_tokens_at_most(messages)
+        prompt's bytes (its `options` too) and the received answer's bytes bound its tokens; with
+        nothing received (a whole answer cut by the deadline), max_tokens does."""
+        prompt_tokens = prompt_tokens_at_most(messages, options_tokens_at_most(options))
         completion_tokens = max_tokens if received is None else len(received.encode())
         spent = cost_usd(model, prompt_tokens, completion_tokens)
-        return cls(received or "", model, prompt_tokens, completion_tokens, spent, 0.0)
+        return cls(received or "", model, prompt_tokens, completion_tokens, spent, 0.0, "length")
 
     @classmethod
     def from_cache(cls, fields: dict[str, Any]) -> "Completion":
@@ -67,7 +79,15 @@ class Completion:
         return cls(**{key: fields[key] for key in _ANSWER}, latency_ms=0.0)
 
 
-_ANSWER = ("content", "model", "prompt_tokens", "completion_tokens", "cost_usd")
+_ANSWER = (
+    "content",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "finish_reason",
+    "system_fingerprint",
+)
 _UNFINISHED = "the model did not finish before the request deadline"
 
 
@@ -174,18 +194,30 @@ async def _first_answer(
     raise UpstreamError(f"no model could answer: {', '.join(given_up)} failed or were rate limited")
 
 
-def _completion(
-    opened: _Opened, content: str, prompt_tokens: int, completion_tokens: int, started: float
-) -> Completion:
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """What the provider's answer says besides its usage."""
+
+    content: str
+    finish_reason: str
+    tool_calls: list[dict[str, Any]] | None
+    system_fingerprint: str | None
+
+
+def _completion(opened: _Opened, said: _Said, usage: Any, started: float) -> Completion:
     """The answer with its tokens (from the response's usage), cost and latency; metrics recorded."""
+    prompt_tokens, completion_tokens = _tokens_of(usage)
     _observe(opened.model, opened.started, prompt_tokens, completion_tokens)
     return Completion(
-        content=content,
+        content=said.content,
         model=opened.model,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cost_usd=cost_usd(opened.model, prompt_tokens, completion_tokens),
         latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        finish_reason=said.finish_reason,
+        tool_calls=said.tool_calls,
+        system_fingerprint=said.system_fingerprint,
     )
 
 
@@ -213,28 +245,42 @@ async def _post(body: dict[str, Any], remaining: float, *, streamed: bool) -> "h
 
 async def complete(
     chain: tuple[str, ...],
-    messages: list[dict[str, str]],
+    messages: list[Message],
     *,
     temperature: float,
     max_tokens: int,
     invocation: Invocation,
+    options: Mapping[str, Any] = NO_OPTIONS,
 ) -> Completion:
-    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502)."""
+    """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502).
+    `options`: further chat-completions parameters, sent to the provider as they are."""
     started = time.perf_counter()
 
     async def send(model: str, remaining: float) -> "httpx.Response":
-        body = {"model": model, "messages": messages, "temperature": temperature, "max_tokens": max_tokens}
+        body = {
+            **options,
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
         return await _post(body, remaining, streamed=False)
 
     with timing.span("model"):
         opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
     try:
         answer = json.loads(opened.response.content)
-        content = answer["choices"][0]["message"].get("content") or ""
-        prompt_tokens, completion_tokens = _tokens_of(answer.get("usage"))
+        choice = answer["choices"][0]
+        message = choice["message"]
+        said = _Said(
+            message.get("content") or "",
+            choice.get("finish_reason") or "stop",
+            message.get("tool_calls") or None,
+            answer.get("system_fingerprint"),
+        )
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise UpstreamError("the model provider sent an answer that could not be read", opened.model) from exc
-    return _completion(opened, content, prompt_tokens, completion_tokens, started)
+    return _completion(opened, said, answer.get("usage"), started)
 
 
 def _tokens_of(usage: Any) -> tuple[int, int]:
@@ -270,13 +316,15 @@ async def _events(response: "httpx.Response") -> AsyncIterator[dict[str, Any]]:
 
 async def stream(
     chain: tuple[str, ...],
-    messages: list[dict[str, str]],
+    messages: list[Message],
     *,
     temperature: float,
     max_tokens: int,
     invocation: Invocation,
-) -> AsyncIterator[str | Completion]:
-    """Token deltas as Groq sends them, then the Completion with usage and cost.
+    options: Mapping[str, Any] = NO_OPTIONS,
+) -> AsyncIterator[str | ToolCallPieces | Completion]:
+    """Token deltas as Groq sends them (text, or pieces of tool calls as they come), then the
+    Completion with usage, cost and the tool calls put together.
 
     The retry and fallback policy applies until the stream opens; after the first token a
     failure is an UpstreamError. Every chunk is awaited within the request deadline. If the
@@ -286,6 +334,7 @@ async def stream(
 
     async def send(model: str, remaining: float) -> "httpx.Response":
         body = {
+            **options,
             "model": model,
             "messages": messages,
             "temperature": temperature,
@@ -297,7 +346,9 @@ async def stream(
     opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
     response = opened.response
     parts: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
     usage = None
+    finish_reason, fingerprint = "stop", None
     try:
         chunks = aiter(_events(response))
         while True:
@@ -312,15 +363,21 @@ async def stream(
             except TimeoutError as exc:
                 raise UpstreamTimeout(_UNFINISHED, opened.model) from exc
             usage = (chunk.get("x_groq") or {}).get("usage") or chunk.get("usage") or usage
+            fingerprint = chunk.get("system_fingerprint") or fingerprint
             choices = chunk.get("choices") or ()
-            delta = (choices[0].get("delta") or {}).get("content") if choices else None
-            if delta:
-                if not parts:
-                    observe(
-                        "TimeToFirstToken", (time.perf_counter() - opened.started) * 1000, model=opened.model
-                    )
-                parts.append(delta)
-                yield delta
+            if not choices:
+                continue
+            finish_reason = choices[0].get("finish_reason") or finish_reason
+            delta = choices[0].get("delta") or {}
+            text, pieces = delta.get("content"), delta.get("tool_calls")
+            if (text or pieces) and not parts and not calls:
+                observe("TimeToFirstToken", (time.perf_counter() - opened.started) * 1000, model=opened.model)
+            if text:
+                parts.append(text)
+                yield text
+            if pieces:
+                _join(calls, pieces)
+                yield pieces
     except Exception as exc:
         if isinstance(exc, UpstreamTimeout | UpstreamError):
             raise
@@ -328,4 +385,20 @@ async def stream(
     finally:
         await response.aclose()
         timing.add("model", started, time.perf_counter())
-    yield _completion(opened, "".join(parts), *_tokens_of(usage), started)
+    tool_calls = [calls[index] for index in sorted(calls)] or None
+    yield _completion(opened, _Said("".join(parts), finish_reason, tool_calls, fingerprint), usage, started)
+
+
+def _join(calls: dict[int, dict[str, Any]], pieces: ToolCallPieces) -> None:
+    """Put streamed pieces of tool calls together: per index, the id, type and name once, the
+    arguments in pieces to be concatenated (as OpenAI's and Groq's streams send them)."""
+    for piece in pieces:
+        call = calls.setdefault(
+            int(piece.get("index", 0)),
+            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+        )
+        call["id"] = piece.get("id") or call["id"]
+        call["type"] = piece.get("type") or call["type"]
+        function = piece.get("function") or {}
+        call["function"]["name"] += function.get("name") or ""
+        call["function"]["arguments"] += function.get("arguments") or ""

@@ -27,7 +27,7 @@ known before the first token (Head) and then the deltas and the Answer. Both run
 import asyncio
 import json
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,18 +42,23 @@ from aether.agents.catalog import AGENTS
 from aether.agents.choice import ModelChoice, choose_model
 from aether.agents.router import Conversation
 from aether.cache import get_cache, responses
-from aether.cache.tiered import TierName
+from aether.cache.tiered import TierName, Uncacheable
 from aether.core import Invocation, Principal
 from aether.errors import AetherError, TooManyRequests, UpstreamError, UpstreamTimeout
-from aether.llm.catalog import MODELS, TIERS, baseline_cost_usd, prompt_tokens_at_most
-from aether.llm.client import Completion, complete, rate_limits, stream
+from aether.llm.catalog import (
+    MODELS,
+    TIERS,
+    Message,
+    baseline_cost_usd,
+    options_tokens_at_most,
+    prompt_tokens_at_most,
+)
+from aether.llm.client import NO_OPTIONS, Completion, ToolCallPieces, complete, rate_limits, stream
 from aether.services.routing import decide
 from aether.settings import get_settings
 from aether.store import conversations, usage
 
 __all__ = ["Answer", "Head", "Question", "answer", "answer_stream", "usage_record"]
-
-Message = dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,9 @@ class Question:
     is_new: bool = True  # the conversation starts with this turn
     small_tier: bool = False  # chat/quick: the small tier, whatever the task
     cached: bool = True  # chat/quick: no cache
+    after: list[Message] = field(default_factory=list)  # after the prompt: tool calls, their results
+    options: Mapping[str, Any] = NO_OPTIONS  # further provider parameters (tools, stop, seed...)
+    persona: bool = True  # the agent's system prompt leads; False: the caller's instructions alone
 
     def scope(self) -> tuple[str, tuple[TierName, ...]]:
         """The cache namespace and tiers: shared answers outside conversations when configured."""
@@ -134,7 +142,10 @@ async def answer(q: Question) -> Answer:
         async for item in _tokens(q, plan, reservation, streamed=False):
             if isinstance(item, Completion):
                 computed.append((item, reservation))
-        return _cache_value(computed[0][0], plan)
+        value = _cache_value(computed[0][0], plan)
+        if computed[0][0].tool_calls:  # the caller runs them: asked again, it must be asked again
+            raise Uncacheable(value)
+        return value
 
     l3_write: list[Callable[[], Awaitable[None]]] = []
     try:
@@ -146,7 +157,7 @@ async def answer(q: Question) -> Answer:
             )
             value, tier = lookup.value, lookup.tier
         else:
-            value, tier = await compute(), None
+            value, tier = await _uncached(compute), None
         pending = None if computed else await _admitted(admitted, tier)
     except BaseException:
         _settled(admitted)
@@ -158,6 +169,13 @@ async def answer(q: Question) -> Answer:
     reservation = computed[0][1] if computed else None
     also = [*_counted(pending), *_Early.unused(early)]
     return await _finish(q, result, reservation, asked_at, stored.get("task"), *also, stores=l3_write)
+
+
+async def _uncached(compute: Callable[[], Awaitable[bytes]]) -> bytes:
+    try:
+        return await compute()
+    except Uncacheable as result:
+        return result.value
 
 
 def _admission(q: Question) -> "asyncio.Future[None]":
@@ -193,7 +211,7 @@ def _settled(task: "asyncio.Future[None]") -> None:
         task.exception()
 
 
-async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | Answer]]:
+async def answer_stream(q: Question) -> tuple[Head, AsyncGenerator[str | ToolCallPieces | Answer]]:
     """What is known before the first token, then the deltas and the Answer (an AetherError from
     the model ends the iterator: nothing is cached or recorded but the released reservation)."""
     started, asked_at = time.perf_counter(), datetime.now(UTC)
@@ -225,7 +243,7 @@ async def _replayed(
     started: float,
     asked_at: datetime,
     also: list[Awaitable[object]],
-) -> AsyncGenerator[str | Answer]:
+) -> AsyncGenerator[str | ToolCallPieces | Answer]:
     completion = Completion.from_cache(stored)
     yield completion.content
     result = Answer(_cached_head(stored), completion, tier, _since(started), None)
@@ -239,7 +257,7 @@ async def _streamed(
     key: tuple[str, str, tuple[TierName, ...]],
     started: float,
     asked_at: datetime,
-) -> AsyncGenerator[str | Answer]:
+) -> AsyncGenerator[str | ToolCallPieces | Answer]:
     tokens = _tokens(q, plan, reservation, streamed=True)
     try:
         async for item in tokens:
@@ -249,30 +267,34 @@ async def _streamed(
             scope, digest, tiers = key
             ttl = get_settings().response_cache_ttl_s
             value = _cache_value(item, plan)
-            put = partial(get_cache().put, scope, digest, value, ttl, tiers)
+            put = [] if item.tool_calls else [partial(get_cache().put, scope, digest, value, ttl, tiers)]
             head = replace(plan.head, model=item.model, model_reason=plan.choice.explain(item.model))
             result = Answer(replace(head, tier=MODELS[item.model].tier), item, None, _since(started), None)
-            yield await _finish(q, result, reservation, asked_at, plan.task, stores=[put])
+            yield await _finish(q, result, reservation, asked_at, plan.task, stores=put)
     finally:
         await tokens.aclose()  # if the consumer left mid-stream, the call is read on and charged
 
 
 def _digest(q: Question) -> str:
     asked = q.agent if q.agent != "auto" else f"auto:{q.previous_agent or ''}"
-    history = [*q.history, *({"system": text} for text in q.instructions)]
+    history = [*q.history, *({"system": text} for text in q.instructions), *q.after]
     return responses.digest(
-        agent=asked,
+        agent=asked if q.persona else "none",
         model=q.model or ("small" if q.small_tier else ""),
         prompt=q.message,
         history=history,
         temperature=q.temperature,
         max_tokens=q.max_tokens,
+        options={key: value for key, value in q.options.items() if key != "user"},  # user: whose
     )
 
 
 def _messages(q: Question, system_prompt: str) -> list[Message]:
-    system = "\n\n".join([system_prompt, *q.instructions])
-    return [{"role": "system", "content": system}, *q.history, {"role": "user", "content": q.message}]
+    """The agent's prompt then the caller's instructions (or those alone: a raw call), the
+    history, the prompt, and what followed it (tool calls and their results)."""
+    system = "\n\n".join([system_prompt, *q.instructions] if q.persona else q.instructions)
+    leading = [{"role": "system", "content": system}] if system else []
+    return [*leading, *q.history, {"role": "user", "content": q.message}, *q.after]
 
 
 async def _plan(q: Question) -> _Plan:
@@ -280,7 +302,7 @@ async def _plan(q: Question) -> _Plan:
     conversation = Conversation(agent=q.previous_agent, earlier=q.earlier)
     decision = await decide(q.agent, q.message, conversation, q.principal, q.invocation)
     messages = _messages(q, AGENTS[decision.agent].system_prompt)
-    tokens = prompt_tokens_at_most(messages) + q.max_tokens
+    tokens = prompt_tokens_at_most(messages, options_tokens_at_most(q.options)) + q.max_tokens
     choice = choose_model(decision, tokens, pinned=q.model, tier="small" if q.small_tier else None)
     head = Head(decision.agent, choice.model, choice.tier, choice.reason, decision.summary())
     return _Plan(head, choice, messages, decision.task)
@@ -301,14 +323,15 @@ class _Early:
 
     def __init__(self, q: Question) -> None:
         chain = (q.model,) if q.model else TIERS["small"] if q.small_tier else tuple(MODELS)
-        messages = _messages(q, self._LONGEST_PROMPT)
-        self.task = asyncio.ensure_future(_fitting(q, quota.worst_case_usd(chain, messages, q.max_tokens)))
+        self.task = asyncio.ensure_future(
+            _fitting(q, _worst_case(q, chain, _messages(q, self._LONGEST_PROMPT)))
+        )
         self.taken = False
 
     @staticmethod
     async def take(early: "_Early | None", q: Question, plan: _Plan) -> quota.Reservation:
         """The reservation of the routed call."""
-        worst = quota.worst_case_usd(plan.choice.chain, plan.messages, q.max_tokens)
+        worst = _worst_case(q, plan.choice.chain, plan.messages)
         if early is not None:
             early.taken = True
             held = await early.task
@@ -332,6 +355,10 @@ class _Early:
                 await _given_back(early.task)
 
 
+def _worst_case(q: Question, chain: tuple[str, ...], messages: list[Message]) -> Decimal:
+    return quota.worst_case_usd(chain, messages, q.max_tokens, options_tokens_at_most(q.options))
+
+
 async def _fitting(q: Question, worst: Decimal) -> quota.Reservation | None:
     """The reservation, or None where it does not fit the budget."""
     try:
@@ -351,7 +378,7 @@ async def _given_back(task: "asyncio.Future[quota.Reservation | None]") -> None:
 
 async def _tokens(
     q: Question, plan: _Plan, reservation: quota.Reservation, *, streamed: bool
-) -> AsyncGenerator[str | Completion]:
+) -> AsyncGenerator[str | ToolCallPieces | Completion]:
     """The model's deltas (none when not streamed), then its Completion, inside the reservation.
 
     Every call that reached the provider is recorded and charged. The call is read by a task of
@@ -361,9 +388,9 @@ async def _tokens(
     it is charged a count that never falls below what it produced (Completion.cut): the bytes
     received, or max_tokens for a whole answer that never came.
     """
-    items: asyncio.Queue[str | Completion | BaseException | None] = asyncio.Queue()
+    items: _Items = asyncio.Queue()
     reader = asyncio.create_task(_read(_called(q, plan, streamed), items))
-    read: list[str] = []  # the deltas the model sent, to the client or after it left
+    read: list[str] = []  # the deltas the model sent (tool calls as JSON), to the client or after it left
     finished = False
     try:
         while (item := await items.get()) is not None:
@@ -372,7 +399,7 @@ async def _tokens(
             if isinstance(item, Completion):
                 finished = True
             else:
-                read.append(item)
+                read.append(_text(item))
             yield item
     except (UpstreamTimeout, UpstreamError) as exc:
         if exc.model is None:  # it never reached a model, or the model produced nothing
@@ -380,7 +407,10 @@ async def _tokens(
         else:
             received = "".join(read) if streamed else None
             await _charge(
-                q, plan, reservation, Completion.cut(exc.model, plan.messages, received, q.max_tokens)
+                q,
+                plan,
+                reservation,
+                Completion.cut(exc.model, plan.messages, received, q.max_tokens, q.options),
             )
         raise
     except AetherError:
@@ -394,15 +424,22 @@ async def _tokens(
             completion = await _rest(items, read) if running else None
             if completion is None:
                 received = "".join(read) if streamed else None
-                completion = Completion.cut(plan.choice.model, plan.messages, received, q.max_tokens)
+                completion = Completion.cut(
+                    plan.choice.model, plan.messages, received, q.max_tokens, q.options
+                )
             await _charge(q, plan, reservation, completion)
             await asyncio.wait([reader])
         raise
 
 
-async def _read(
-    calls: AsyncGenerator[str | Completion], items: "asyncio.Queue[str | Completion | BaseException | None]"
-) -> None:
+_Items = asyncio.Queue[str | ToolCallPieces | Completion | BaseException | None]
+
+
+def _text(item: str | ToolCallPieces) -> str:
+    return item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
+
+
+async def _read(calls: AsyncGenerator[str | ToolCallPieces | Completion], items: _Items) -> None:
     """Every item of the call into `items`, then None; or the exception that ended it."""
     try:
         async for item in calls:
@@ -415,9 +452,7 @@ async def _read(
     items.put_nowait(None)
 
 
-async def _rest(
-    items: "asyncio.Queue[str | Completion | BaseException | None]", read: list[str]
-) -> Completion | None:
+async def _rest(items: _Items, read: list[str]) -> Completion | None:
     """The rest of a call whose client left (its deltas added to `read`), for the provider's
     usage; None if the call breaks or its deadline comes first (the call keeps the deadline)."""
     while (item := await items.get()) is not None:
@@ -425,7 +460,7 @@ async def _rest(
             return item
         if isinstance(item, BaseException):
             return None
-        read.append(item)
+        read.append(_text(item))
     return None
 
 
@@ -435,15 +470,27 @@ async def _charge(q: Question, plan: _Plan, reservation: quota.Reservation, comp
     await quota.charge(reservation, [record])
 
 
-async def _called(q: Question, plan: _Plan, streamed: bool) -> AsyncGenerator[str | Completion]:
-    chain, messages, invocation = plan.choice.chain, plan.messages, q.invocation
+async def _called(
+    q: Question, plan: _Plan, streamed: bool
+) -> AsyncGenerator[str | ToolCallPieces | Completion]:
+    chain, messages, invocation, options = plan.choice.chain, plan.messages, q.invocation, q.options
     if not streamed:
         yield await complete(
-            chain, messages, temperature=q.temperature, max_tokens=q.max_tokens, invocation=invocation
+            chain,
+            messages,
+            temperature=q.temperature,
+            max_tokens=q.max_tokens,
+            invocation=invocation,
+            options=options,
         )
         return
     async for item in stream(
-        chain, messages, temperature=q.temperature, max_tokens=q.max_tokens, invocation=invocation
+        chain,
+        messages,
+        temperature=q.temperature,
+        max_tokens=q.max_tokens,
+        invocation=invocation,
+        options=options,
     ):
         yield item
 

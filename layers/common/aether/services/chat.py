@@ -2,7 +2,7 @@
 the small tier alone) through the answer pipeline (services/answering.py)."""
 
 from bson import ObjectId
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aether.agents.catalog import AGENTS
 from aether.cache import get_cache
@@ -14,6 +14,7 @@ from aether.settings import get_settings
 from aether.store import conversations
 
 __all__ = [
+    "Asked",
     "ChatAnswer",
     "ChatRequest",
     "QuickRequest",
@@ -41,10 +42,14 @@ class Routing(BaseModel):
     tier_confidence: float
 
 
-class QuickRequest(BaseModel):
+class Asked(BaseModel):
+    """What every native chat route takes: a message and a temperature. A field a route does not
+    know is refused by name (422), never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     message: str
     temperature: float = Field(0.7, ge=0.0, le=2.0)
-    max_tokens: int = Field(512, ge=1, le=2048)
 
     @field_validator("message")
     @classmethod
@@ -57,7 +62,19 @@ class QuickRequest(BaseModel):
         return value
 
 
-class ChatRequest(QuickRequest):
+class QuickRequest(Asked):
+    max_tokens: int = Field(512, ge=1, le=2048)
+    conversation_id: None = Field(None, description="refused: chat/quick keeps no conversation")
+
+    @field_validator("conversation_id", mode="before")
+    @classmethod
+    def _no_conversation(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError("chat/quick keeps no conversation and sends no history; use chat/optimized")
+        return None
+
+
+class ChatRequest(Asked):
     agent: str = "auto"
     conversation_id: str | None = None
     model: str | None = None  # pin a catalog model (no fallbacks)

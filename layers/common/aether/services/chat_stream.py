@@ -13,6 +13,7 @@ from typing import Any
 
 from aether.core import Invocation, Principal
 from aether.errors import AetherError
+from aether.llm.client import ToolCallPieces
 from aether.services.answering import Answer, Head, answer_stream
 from aether.services.chat import ChatRequest, conversation_question
 
@@ -35,7 +36,10 @@ async def chat_stream(
 
 
 async def _events(
-    head: Head, items: AsyncGenerator[str | Answer], conversation_id: str, invocation: Invocation
+    head: Head,
+    items: AsyncGenerator[str | ToolCallPieces | Answer],
+    conversation_id: str,
+    invocation: Invocation,
 ) -> AsyncIterator[bytes]:
     yield sse(
         "start",
@@ -53,7 +57,7 @@ async def _events(
         async for item in items:
             if isinstance(item, Answer):
                 yield sse("done", _done(item))
-            else:
+            elif isinstance(item, str):  # tool calls come only to the OpenAI route, which sends tools
                 yield sse("delta", {"content": item})
     except AetherError as exc:
         yield sse(

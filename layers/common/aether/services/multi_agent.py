@@ -22,7 +22,7 @@ from aether.errors import UpstreamError, UpstreamTimeout
 from aether.llm.catalog import TIERS, prompt_tokens_at_most
 from aether.llm.client import Completion, complete
 from aether.services.answering import usage_record
-from aether.services.chat import QuickRequest
+from aether.services.chat import Asked
 from aether.settings import get_settings
 from aether.store import usage
 
@@ -35,7 +35,7 @@ SYNTHESIS_PROMPT = (
 )
 
 
-class MultiAgentRequest(QuickRequest):
+class MultiAgentRequest(Asked):
     agents: list[str] | None = None  # None: the router picks the best MULTI_AGENT_DEFAULT agents
     max_tokens: int = Field(1024, ge=1, le=8192)
 
