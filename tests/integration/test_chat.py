@@ -199,3 +199,10 @@ def test_native_routes_refuse_fields_they_do_not_take_by_name(model, user):
         status, body = invoke("chat", event("POST", path, given, sub=user))
         assert status == 422 and body["error"]["message"].startswith("history: unrecognized argument"), path
     assert model.requests == []
+
+
+def test_a_native_answer_says_when_max_tokens_cut_it(model, user):
+    model.script(Reply(content="The first three", completion_tokens=3, finish_reason="length"))
+    ask = {"message": "Explain event sourcing", "max_tokens": 3}
+    status, body = invoke("chat", event("POST", "/chat/optimized", ask, sub=user))
+    assert status == 200 and body["finish_reason"] == "length"

@@ -63,11 +63,14 @@ def test_server_errors_are_retried_then_fall_back_and_the_answer_says_so(model, 
     assert body["model_reason"].endswith(f"fell back to {chain[1]}")
 
 
-def test_a_bad_request_is_not_retried(model, user):
+def test_a_bad_request_is_not_retried_and_is_the_callers_400(model, user):
     model.script(Reply(status=400))
-    status, _ = ask(user, "provider says no")
-    assert status == 502
+    status, body = ask(user, "provider says no")
+    assert status == 400 and body["error"]["code"] == "model_refused"
+    assert body["error"]["message"] == "the model refused the request: scripted status 400"
     assert len(model.requests) == 1
+    model.script(Reply(status=401))  # Aether's own key: not the caller's fault
+    assert ask(user, "provider says who?")[0] == 502
 
 
 def test_a_pinned_model_has_no_fallback(model, user, fast_backoff):

@@ -226,3 +226,12 @@ def test_the_cache_key_covers_every_parameter_that_changes_the_answer(model, use
     assert (
         invoke("chat", v1({**base, "seed": 1, "user": "someone else"}, user))[1]["aether"]["cached"] is True
     )
+
+
+def test_a_request_the_model_refuses_is_the_callers_400_and_costs_nothing(model, db, user):
+    model.script(Reply(status=400))  # as Groq answers a schema it cannot follow, or a bad tool_choice
+    body = {"model": "aether-auto", "messages": ASK, "tool_choice": "required"}
+    status, answer = invoke("chat", v1(body, user))
+    assert status == 400 and answer["error"]["type"] == "invalid_request_error"
+    assert answer["error"]["message"] == "the model refused the request: scripted status 400"
+    assert db.usage.count_documents({"user_id": user}) == 0 and len(model.requests) == 1

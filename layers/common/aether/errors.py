@@ -10,6 +10,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "ModelNotFound",
+    "ModelRefused",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -82,9 +83,16 @@ class ServiceUnavailable(AetherError):
 class UpstreamError(AetherError):
     status, code = 502, "model_provider_error"
 
-    def __init__(self, message: str, model: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, model: str | None = None, param: str | None = None) -> None:
+        super().__init__(message, param=param)
         self.model = model  # the model whose answer broke off after it started, if one did
+
+
+class ModelRefused(UpstreamError):
+    """The provider found the request invalid (its 400 or 422): the caller's parameters (a tool
+    choice, a schema, a stop list), so a 400 with the provider's words, not a 502."""
+
+    status, code = 400, "model_refused"
 
 
 class UpstreamTimeout(AetherError):
@@ -102,6 +110,7 @@ _OPENAI_CODES: dict[str, tuple[str, str | None]] = {  # Aether's code -> OpenAI'
     "budget_exceeded": ("insufficient_quota", "insufficient_quota"),
     "unauthorized": ("authentication_error", "invalid_api_key"),
     "model_not_found": ("invalid_request_error", "model_not_found"),
+    "model_refused": ("invalid_request_error", None),
 }
 
 

@@ -4,7 +4,8 @@
 - 429: wait `retry-after` (with jitter) and retry the same model when that fits in the deadline
   and under `llm_max_retry_wait_ms`; otherwise fall back to the next model of the chain.
 - 5xx and connection errors: exponential backoff with full jitter, then the next model.
-- Other 4xx: no retry, a 502 (the request itself is wrong for the provider).
+- 400 and 422: no retry, a 400 with the provider's message (the caller's parameters are wrong for
+  it: a schema, a tool choice); other 4xx: no retry, a 502 (Aether's own key or request).
 - Every attempt is bounded by the request deadline; running out of time is a 504.
 - Rate-limit headers feed the shared headroom view, so a model near its limit is tried last.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aether import clients
 from aether.core import Invocation
-from aether.errors import UpstreamError, UpstreamTimeout
+from aether.errors import ModelRefused, UpstreamError, UpstreamTimeout
 from aether.llm.catalog import Message, cost_usd, options_tokens_at_most, prompt_tokens_at_most
 from aether.llm.ratelimits import RateLimits
 from aether.settings import get_settings
@@ -172,6 +173,8 @@ async def _first_answer(
                         await asyncio.sleep(wait)
                         continue
                     break
+                if exc.status_code in (400, 422):
+                    raise _refused(exc.body) from exc
                 if exc.status_code < 500:
                     raise UpstreamError(
                         f"the model provider refused the request ({exc.status_code})"
@@ -202,6 +205,15 @@ class _Said:
     finish_reason: str
     tool_calls: list[dict[str, Any]] | None
     system_fingerprint: str | None
+
+
+def _refused(body: object) -> ModelRefused:
+    """The provider's word on a request it finds invalid: its message and the field it names."""
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    error = error if isinstance(error, dict) else {}
+    message = str(error.get("message") or "no reason given")[:500]
+    param = error.get("param")
+    return ModelRefused(f"the model refused the request: {message}", param=str(param) if param else None)
 
 
 def _completion(opened: _Opened, said: _Said, usage: Any, started: float) -> Completion:

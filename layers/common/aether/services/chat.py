@@ -118,6 +118,7 @@ class ChatAnswer(BaseModel):
     cached: bool = False
     cache_tier: str | None = None
     saved_cost_usd: float = 0.0
+    finish_reason: str = "stop"  # the model's: stop, or length when max_tokens cut the answer
     # true: the turn is saved in conversation_id; false: it could not be saved (a write failed
     # twice), and conversation_id is null if the conversation was new; null: a route that keeps
     # no conversation
@@ -195,6 +196,7 @@ def _shaped(result: Answer, invocation: Invocation, conversation_id: str | None)
         cached=result.cache_tier is not None,
         cache_tier=result.cache_tier,
         saved_cost_usd=result.saved_cost_usd,
+        finish_reason=completion.finish_reason,
         stored=result.stored,
     )
 

@@ -75,6 +75,7 @@ def _done(result: Answer) -> dict[str, Any]:
         "model": completion.model,
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
+        "finish_reason": completion.finish_reason,
         "cost_usd": result.cost_usd,
         "saved_cost_usd": result.saved_cost_usd,
         "latency_ms": result.latency_ms,
