@@ -411,13 +411,18 @@ async def _reconcile_after_outage() -> None:
     """Once Redis answers again, the reservations it did not answer for are dropped, and the spend
     of the users served without it is read from MongoDB: what they spent meanwhile is charged."""
     for held_key, members in list(_unanswered.items()):
+        dropped = set(members)  # requests of this environment may reconcile at once, or add more
 
-        async def drop(redis: "Redis", key: str = held_key, dropped: set[str] = members) -> object:
-            return await redis.zrem(key, *dropped)
+        async def drop(redis: "Redis", key: str = held_key, these: set[str] = dropped) -> object:
+            return await redis.zrem(key, *these)
 
         if await _redis().call(drop) is None:
             return
-        del _unanswered[held_key]
+        left = _unanswered.get(held_key, set()) - dropped
+        if left:
+            _unanswered[held_key] = left
+        else:
+            _unanswered.pop(held_key, None)
     while _served_without_redis:
         user_id = _served_without_redis.pop()
         window = _window(datetime.now(UTC))
