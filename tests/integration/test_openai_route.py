@@ -85,6 +85,15 @@ def test_every_honoured_parameter_reaches_the_provider_as_given(model, user):
     assert (sent["max_tokens"], sent["temperature"], sent["model"]) == (77, 0.3, LARGE)
 
 
+def test_stream_options_without_a_stream_is_a_400(model, user):
+    body = {"model": "aether-auto", "messages": ASK, "stream_options": {"include_usage": True}}
+    status, answer = invoke("chat", v1(body, user))
+    assert (
+        status == 400 and "stream_options is only allowed when stream is true" in answer["error"]["message"]
+    )
+    assert model.requests == []
+
+
 @pytest.mark.parametrize("name", [*REFUSED, "n", "best_of", "messages[0].name"])
 def test_a_parameter_not_honoured_is_a_400_that_names_it(model, user, name):
     body = {"model": "aether-auto", "messages": [{"role": "user", "content": "hi"}]}

@@ -217,6 +217,12 @@ class CompletionRequest(BaseModel):
                 raise ValueError("each tool must be {'type': 'function', 'function': {'name': ...}}")
         return value
 
+    @model_validator(mode="after")
+    def _stream_options(self) -> "CompletionRequest":
+        if self.stream_options is not None and not self.stream:
+            raise ValueError("stream_options is only allowed when stream is true")
+        return self
+
     def answer_tokens(self) -> int:
         if self.max_tokens and self.max_completion_tokens and self.max_tokens != self.max_completion_tokens:
             raise BadRequest(
