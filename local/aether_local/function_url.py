@@ -27,7 +27,11 @@ class FunctionUrl:
         bin_dir = str(Path(sys.executable).parent)  # run.sh's python3 is this interpreter
         env = {**os.environ, **environment, "PORT": str(port)}
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-        self._process = subprocess.Popen(["bash", spec.handler], cwd=spec.code_dir, env=env)
+        # The app's prints (logs, EMF lines) go to stderr, as the workers' do: the runner's stdout
+        # is for its own lines, and a reader that stops reading it must not stall the app.
+        self._process = subprocess.Popen(
+            ["bash", spec.handler], cwd=spec.code_dir, env=env, stdout=sys.stderr
+        )
 
     def wait_ready(self, timeout_s: float = 30) -> None:
         """Block until the app accepts connections, as the adapter's readiness check does."""

@@ -6,20 +6,11 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from aether_local.devauth import DevAuth
 from aether_local.model_server import Reply
-from tests.helpers import local_env, running_local_api
 
 STREAM = "/api/ai/v4/chat/stream"
-
-
-@pytest.fixture(scope="module")
-def scripted_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`aether-local serve` whose model is the tests' scripted model server."""
-    with running_local_api(local_env(environment)) as info:
-        yield info
 
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, dict]]:
@@ -80,3 +71,15 @@ def test_the_function_url_checks_the_token_itself(scripted_api, model):
     forged = {"authorizer": {"jwt": {"claims": {"sub": "mallory", "cognito:groups": "[aether-admins]"}}}}
     response = httpx.get(url, headers={"x-amzn-request-context": json.dumps(forged)})
     assert response.status_code == 401
+
+
+def test_the_function_url_keeps_answering_while_nobody_reads_the_runners_output(scripted_api, model):
+    # The runner's stdout is read only until it says where it listens (as here): the app's EMF
+    # lines, about 1.5 KB a request, once filled that pipe (64 KiB) and stalled its event loop.
+    headers = {"authorization": f"Bearer {scripted_api['user']}"}
+    with httpx.Client(timeout=10) as client:
+        statuses = [
+            client.get(scripted_api["stream_url"] + "/v1/models", headers=headers).status_code
+            for _ in range(120)
+        ]
+    assert statuses == [200] * 120
