@@ -5,9 +5,9 @@ The script starts the mongoeco wire server (memory engine), the scripted model s
 `aether-local serve --dev-users 200`, so every virtual user has its own identity. Each virtual
 user loops for DURATION_S: it picks an action by weight (MIX), sends it, waits for the answer,
 then thinks for THINK_S. Requests sent before the end are awaited (at most DRAIN_S). The local
-runner runs one request at a time per function process, as one Lambda environment does, so
-requests queue there: the latencies below include that queue. The streaming function URL is one
-uvicorn process serving its requests concurrently.
+runner runs each function in up to `--environments` (4) processes of one request at a time, as
+Lambda environments do, so requests beyond that queue there: the latencies below include that
+queue. The streaming function URL is one uvicorn process serving its requests concurrently.
 
 Report: requests, status counts, p50/p95 per route and overall, throughput, and the resident
 memory of the serve process and its children (function workers, the function URL's app) at
@@ -123,11 +123,13 @@ def load_services() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
-def local_api(env: dict[str, str], users: int, log_path: Path) -> Iterator[Api]:
-    """`aether-local serve` on free ports with `users` dev users; its own logs go to `log_path`."""
+def local_api(env: dict[str, str], users: int, log_path: Path, environments: int = 4) -> Iterator[Api]:
+    """`aether-local serve` on free ports with `users` dev users and at most `environments` per
+    function; its own logs go to `log_path`."""
     port, stream_port = free_port(), free_port()
     command = [sys.executable, "-m", "aether_local.cli", "serve", "--port", str(port)]
     command += ["--stream-port", str(stream_port), "--dev-users", str(users)]
+    command += ["--environments", str(environments)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("w")  # the functions' logs and EMF lines: where a 5xx is explained
     process = subprocess.Popen(
@@ -152,7 +154,11 @@ def local_api(env: dict[str, str], users: int, log_path: Path) -> Iterator[Api]:
         yield Api(url, stream_url, tokens, admin_token, process.pid)
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # requests still queued in its environments
+            process.kill()
+            process.wait(10)
         log.close()
 
 

@@ -21,7 +21,7 @@ def _serve(args: argparse.Namespace) -> None:
     auth = DevAuth(issuer=f"http://{args.host}:{args.port}")
     urls: list[FunctionUrl] = []
     try:
-        api = LocalApi(Path(args.template), auth, args.host, args.port)
+        api = LocalApi(Path(args.template), auth, args.host, args.port, args.environments)
         # The function URL's app has no authorizer in front: it checks the dev tokens itself,
         # against the runner's JWKS, as it checks the identity provider's tokens on AWS.
         token_settings = {
@@ -142,6 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument(
         "--stream-port", type=int, default=0, help="the streaming function URL's port (default: port + 1)"
+    )
+    serve.add_argument(
+        "--environments",
+        type=int,
+        default=4,
+        metavar="N",
+        help="execution environments per function at most, each serving one request at a time (default 4)",
     )
     serve.add_argument(
         "--dev-users",

@@ -1,8 +1,8 @@
-"""Runs a function's handler as Lambda does: its own execution environment, one request at a time.
+"""Runs a function's handler as Lambda does: execution environments of one request at a time.
 
-Each function host is a child process (`aether_local.worker`) started on the first invocation
-(the cold start); it keeps the imported module, Mangum's event loop and the clients bound to it
-for the warm invocations that follow, and shares nothing with the other functions' processes.
+Each environment is a child process (`aether_local.worker`) started when a request finds none
+idle (the cold start); it keeps the imported module, Mangum's event loop and the clients bound
+to it for the warm invocations that follow, and shares nothing with other environments.
 """
 
 import json
@@ -49,16 +49,14 @@ class LambdaContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
 
 
-class FunctionHost:
-    def __init__(self, spec: FunctionSpec) -> None:
-        self.spec = spec
-        self._lock = threading.Lock()  # one request at a time, as in a Lambda environment
-        self._process: subprocess.Popen[str] | None = None
+class _Environment:
+    """One execution environment: a worker process that keeps its module and clients warm and
+    serves one request at a time."""
 
-    def _start(self) -> subprocess.Popen[str]:
-        spec = self.spec
+    def __init__(self, spec: FunctionSpec) -> None:
         args = [str(spec.code_dir), spec.handler, spec.name, str(spec.memory_mb), str(spec.timeout_s)]
-        return subprocess.Popen(
+        self.name = spec.name
+        self.process = subprocess.Popen(
             [sys.executable, "-m", "aether_local.worker", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -67,23 +65,64 @@ class FunctionHost:
         )
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            if self._process is None:
-                self._process = self._start()
-            assert self._process.stdin is not None and self._process.stdout is not None
-            self._process.stdin.write(json.dumps(event) + "\n")
-            self._process.stdin.flush()
-            line = self._process.stdout.readline()
-            if not line:
-                self._process = None
-                raise RuntimeError(f"the {self.spec.name} function's process exited")
-            response: dict[str, Any] = json.loads(line)
-            return response
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(event) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} function's process exited")
+        response: dict[str, Any] = json.loads(line)
+        return response
 
     def close(self) -> None:
-        with self._lock:
-            if self._process is not None:
-                assert self._process.stdin is not None
-                self._process.stdin.close()
-                self._process.wait(10)
-                self._process = None
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+class FunctionHost:
+    """A function's execution environments, as Lambda scales them: a request goes to an idle
+    environment (the most recently used, warm), else to a new one (a cold start) while there are
+    fewer than `environments`, else waits for one to be free (reserved concurrency)."""
+
+    def __init__(self, spec: FunctionSpec, environments: int = 1) -> None:
+        self.spec = spec
+        self.environments = environments
+        self._idle: list[_Environment] = []
+        self._started = 0
+        self._changed = threading.Condition()
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        environment = self._take()
+        try:
+            response = environment.invoke(event)
+        except BaseException:
+            with self._changed:  # a broken environment is not reused: the next request starts one
+                self._started -= 1
+                self._changed.notify()
+            raise
+        with self._changed:
+            self._idle.append(environment)
+            self._changed.notify()
+        return response
+
+    def _take(self) -> _Environment:
+        with self._changed:
+            while not self._idle and self._started >= self.environments:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._started += 1
+        try:
+            return _Environment(self.spec)  # outside the lock: other requests go on meanwhile
+        except BaseException:
+            with self._changed:
+                self._started -= 1
+                self._changed.notify()
+            raise
+
+    def close(self) -> None:
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for environment in idle:
+            environment.close()

@@ -45,6 +45,7 @@ class Reply:
     finish_reason: str = "stop"
     tool_calls: list[dict[str, Any]] | None = None  # streamed as pieces: arguments a few bytes at a time
     system_fingerprint: str | None = None
+    together: threading.Barrier | None = None  # answered once this many calls are in flight at once
 
 
 def _pieces(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -118,6 +119,11 @@ class ModelServer:
             return self._script.popleft() if self._script else Reply()
 
     def _answer(self, body: dict[str, Any], reply: Reply) -> tuple[int, dict[str, str], bytes]:
+        if reply.together is not None:
+            try:
+                reply.together.wait()
+            except threading.BrokenBarrierError:
+                reply = Reply(status=503)  # the others never came: no concurrency
         if reply.hang:
             self._released.wait(600)
         elif reply.delay_s:

@@ -1,4 +1,5 @@
-"""`aether-local serve`: HTTP on loopback -> API Gateway v2 event -> the function's handler, in process."""
+"""`aether-local serve`: HTTP on loopback -> API Gateway v2 event -> the function's handler, in one of
+its execution environments (aether_local.lambda_host), as many at once as `--environments` allows."""
 
 import base64
 import json
@@ -17,15 +18,21 @@ __all__ = ["JWKS_PATH", "LocalApi"]
 JWKS_PATH = "/.well-known/jwks.json"
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the listen backlog (socketserver's default, 5, refused bursts)
+
+
 class LocalApi:
-    def __init__(self, template: Path, auth: DevAuth, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(
+        self, template: Path, auth: DevAuth, host: str = "127.0.0.1", port: int = 3000, environments: int = 4
+    ) -> None:
         self.routes = read_template(template)
         self.auth = auth
         self.hosts: dict[str, FunctionHost] = {}
         for route in self.routes:
-            self.hosts.setdefault(route.function.name, FunctionHost(route.function))
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self.httpd.daemon_threads = True
+            self.hosts.setdefault(route.function.name, FunctionHost(route.function, environments))
+        self.httpd = _Server((host, port), self._handler_class())
 
     @property
     def url(self) -> str:

@@ -2,13 +2,18 @@
 
 import json
 import subprocess
+import threading
 import urllib.error
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from aether_local.model_server import Reply
 from tests.helpers import AETHER_LOCAL, ROOT, local_env
 
 
@@ -86,3 +91,23 @@ def test_invoke_runs_each_sample_event_through_its_function(environment, indexed
     )
     response = json.loads(result.stdout)
     assert response["statusCode"] == 200, response["body"]  # every route of the API is built
+
+
+def test_the_http_api_serves_requests_at_once_in_environments_of_their_own(scripted_api, model):
+    # Given a model that answers only once four calls are in flight at once
+    together = threading.Barrier(4, timeout=30)
+    model.responder = lambda body: Reply(content="together", together=together)
+    headers = {"authorization": f"Bearer {scripted_api['user']}"}
+    tag = uuid.uuid4().hex
+
+    def ask(number: int) -> int:
+        quick = {"message": f"at once {number} {tag}"}
+        url = scripted_api["url"] + "/api/ai/v4/chat/quick"
+        return httpx.post(url, json=quick, headers=headers, timeout=60).status_code
+
+    # When four clients ask at once through the HTTP API (one environment would serve one of
+    # them, whose call would wait for the others until the barrier broke)
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(ask, range(4)))
+    # Then the chat function ran four environments side by side, as Lambda would
+    assert statuses == [200] * 4 and not together.broken

@@ -6,14 +6,12 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
 
 import openai
 import pytest
 from pydantic import BaseModel
 
 from aether_local.model_server import Reply
-from tests.helpers import local_env, running_local_api
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM reads its price list locally
 
@@ -45,12 +43,6 @@ def pydantic_v1() -> None:
     spare FastAPI's probe at cold start (aether.http.app); this process is the client's."""
     if "pydantic.v1" in sys.modules and sys.modules["pydantic.v1"] is None:
         del sys.modules["pydantic.v1"]
-
-
-@pytest.fixture(scope="module")
-def scripted_api(environment: dict[str, str]) -> Iterator[dict[str, str]]:
-    with running_local_api(local_env(environment)) as info:
-        yield info
 
 
 @pytest.fixture(params=["http_api", "function_url"])
