@@ -218,3 +218,19 @@ def running_local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
     finally:
         process.terminate()
         process.wait(10)
+
+
+# A tool, and a call of it, as OpenAI's API gives them (the /v1 tests and the client tests)
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TOOL_CALL = {
+    "id": "call_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}

@@ -12,22 +12,10 @@ import pytest
 from pydantic import BaseModel
 
 from aether_local.model_server import Reply
+from tests.helpers import TOOL_CALL as CALL
+from tests.helpers import WEATHER_TOOL as WEATHER
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # LiteLLM reads its price list locally
-
-CALL = {
-    "id": "call_1",
-    "type": "function",
-    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-}
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
 
 
 class City(BaseModel):

@@ -9,24 +9,13 @@ from aether.agents.catalog import AGENTS
 from aether.agents.router import route
 from aether.services.openai_compat import PASSED, REFUSED
 from aether_local.model_server import Reply
+from tests.helpers import TOOL_CALL as CALL
+from tests.helpers import WEATHER_TOOL as WEATHER
 from tests.helpers import event as api_event
 from tests.helpers import invoke, invoke_raw
 
 LARGE = "llama-3.3-70b-versatile"
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
-CALL = {
-    "id": "call_1",
-    "type": "function",
-    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
-}
 
 
 def v1(body: dict, sub: str, method: str = "POST", path: str = "/v1/chat/completions", key: str = "") -> dict:

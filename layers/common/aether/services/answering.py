@@ -473,25 +473,17 @@ async def _charge(q: Question, plan: _Plan, reservation: quota.Reservation, comp
 async def _called(
     q: Question, plan: _Plan, streamed: bool
 ) -> AsyncGenerator[str | ToolCallPieces | Completion]:
-    chain, messages, invocation, options = plan.choice.chain, plan.messages, q.invocation, q.options
+    chain, messages = plan.choice.chain, plan.messages
+    given: dict[str, Any] = {
+        "temperature": q.temperature,
+        "max_tokens": q.max_tokens,
+        "invocation": q.invocation,
+        "options": q.options,
+    }
     if not streamed:
-        yield await complete(
-            chain,
-            messages,
-            temperature=q.temperature,
-            max_tokens=q.max_tokens,
-            invocation=invocation,
-            options=options,
-        )
+        yield await complete(chain, messages, **given)
         return
-    async for item in stream(
-        chain,
-        messages,
-        temperature=q.temperature,
-        max_tokens=q.max_tokens,
-        invocation=invocation,
-        options=options,
-    ):
+    async for item in stream(chain, messages, **given):
         yield item
 
 
