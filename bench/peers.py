@@ -127,30 +127,32 @@ def _family(pid: int) -> list[psutil.Process]:
     return [process, *process.children(recursive=True)]
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU of the process, its live descendants and its reaped children."""
+def _summed(pid: int | None, read: Callable[[psutil.Process], float]) -> float | None:
+    """`read` summed over the process and its live descendants (those that ended are skipped)."""
     if pid is None:
         return None
     total = 0.0
     for process in _family(pid):
         try:
-            times = process.cpu_times()
+            total += read(process)
         except psutil.NoSuchProcess:
             continue
-        total += times.user + times.system + times.children_user + times.children_system
     return total
 
 
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of the process, its live descendants and its reaped children."""
+    return _summed(pid, _cpu)
+
+
 def rss_mb(pid: int | None) -> float | None:
-    if pid is None:
-        return None
-    total = 0
-    for process in _family(pid):
-        try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return round(total / 2**20, 1)
+    total = _summed(pid, lambda process: process.memory_info().rss)
+    return None if total is None else round(total / 2**20, 1)
 
 
 # --- statistics ----------------------------------------------------------------------------------

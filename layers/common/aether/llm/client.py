@@ -255,6 +255,32 @@ async def _post(body: dict[str, Any], remaining: float, *, streamed: bool) -> "h
     )
 
 
+def _sender(
+    messages: list[Message],
+    temperature: float,
+    max_tokens: int,
+    options: Mapping[str, Any],
+    *,
+    streamed: bool,
+) -> Callable[[str, float], Awaitable["httpx.Response"]]:
+    """One call of the chain's `model`, with `remaining` seconds: the caller's options, then the
+    fields Aether sets."""
+
+    async def send(model: str, remaining: float) -> "httpx.Response":
+        body = {
+            **options,
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
+        if streamed:
+            body["stream"] = True
+        return await _post(body, remaining, streamed=streamed)
+
+    return send
+
+
 async def complete(
     chain: tuple[str, ...],
     messages: list[Message],
@@ -267,17 +293,7 @@ async def complete(
     """The first answer along `chain`; raises UpstreamTimeout (504) or UpstreamError (502).
     `options`: further chat-completions parameters, sent to the provider as they are."""
     started = time.perf_counter()
-
-    async def send(model: str, remaining: float) -> "httpx.Response":
-        body = {
-            **options,
-            "model": model,
-            "messages": messages,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-        }
-        return await _post(body, remaining, streamed=False)
-
+    send = _sender(messages, temperature, max_tokens, options, streamed=False)
     with timing.span("model"):
         opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
     try:
@@ -343,18 +359,7 @@ async def stream(
     consumer stops early, the upstream stream is closed.
     """
     started = time.perf_counter()
-
-    async def send(model: str, remaining: float) -> "httpx.Response":
-        body = {
-            **options,
-            "model": model,
-            "messages": messages,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "stream": True,
-        }
-        return await _post(body, remaining, streamed=True)
-
+    send = _sender(messages, temperature, max_tokens, options, streamed=True)
     opened = await _first_answer(chain, invocation, send, lambda response: response.headers)
     response = opened.response
     parts: list[str] = []
