@@ -7,10 +7,10 @@ user loops for DURATION_S: it picks an action by weight (MIX), sends it, waits f
 then thinks for THINK_S. Requests sent before the end are awaited (at most DRAIN_S). The local
 runner runs each function in up to `--environments` (4) processes of one request at a time, as
 Lambda environments do, so requests beyond that queue there: the latencies below include that
-queue. The streaming function URL is one uvicorn process serving its requests concurrently.
+queue. The stream API fronts one uvicorn process serving its requests concurrently.
 
 Report: requests, status counts, p50/p95 per route and overall, throughput, and the resident
-memory of the serve process and its children (function workers, the function URL's app) at
+memory of the serve process and its children (function workers, the stream API's app) at
 start, after one warm-up request per route (the cold starts) and after the load. Exits with 1
 on any 5xx, transport error or streamed `error` event.
 
@@ -144,7 +144,7 @@ def local_api(env: dict[str, str], users: int, log_path: Path, environments: int
                 tokens.append(line.split()[-1])
             elif line.startswith("Dev token (admin):"):
                 admin_token = line.split()[-1]
-            elif line.startswith("Function URL (chat, streaming):"):
+            elif line.startswith("Stream API ("):
                 stream_url = line.split()[-1]
             elif line.startswith("Listening on "):
                 url = line.split()[-1]
@@ -174,7 +174,7 @@ def memory(pid: int) -> dict[str, float]:
         if "aether_local.worker" in command:
             name = f"function {command[command.index('aether_local.worker') + 3]}"
         elif "uvicorn" in command:
-            name = "function URL (chat, uvicorn)"
+            name = "stream API app (chat, uvicorn)"
         elif process.pid == pid:
             name = "aether-local serve"
         else:
@@ -237,13 +237,13 @@ async def multi_agent(client: httpx.AsyncClient, api: Api, user: User) -> tuple[
 
 
 async def stream(client: httpx.AsyncClient, api: Api, user: User) -> tuple[str, int, bool]:
-    """On the function URL; the whole stream is read. A streamed `error` event counts as status 599."""
+    """On the stream API; the whole stream is read. A streamed `error` event counts as status 599."""
     body = {"message": f"{user.rng.choice(PROMPTS)} ({uuid.uuid4().hex[:8]})"}
     url = f"{api.stream_url}{API}/chat/stream"
     async with client.stream("POST", url, json=body, headers=headers(user)) as response:
         text = (await response.aread()).decode()
     status = 599 if response.status_code == 200 and "event: error" in text else response.status_code
-    return "POST chat/stream (function URL)", status, False
+    return "POST chat/stream (stream API)", status, False
 
 
 def getter(route: str, path: str) -> Action:

@@ -5,7 +5,7 @@ answer after 50-300 ms, streamed in 30 chunks 10 ms apart) and `aether-local ser
 `--environments` value in ENVIRONMENTS (1: one process per function, as the runner was; 4: its
 default). For each, CLIENTS clients (one dev identity each) send ROUNDS `chat/stream` requests
 back to back, all at once: through the HTTP API port (the events whole, as API Gateway's HTTP
-API returns them) and through the streaming function URL, which are read to the end. Reported
+API returns them) and through the stream API, which are read to the end. Reported
 per port: requests, connection errors (a refused or reset connection, a timeout), 5xx and
 streamed `error` events, p50 and p95 of the whole request, and the chat function's execution
 environments at the end (worker processes).
@@ -108,7 +108,7 @@ def main() -> None:
             with local_api(env, CLIENTS, LOG, environments) as api:
                 asyncio.run(warm_up(api))
                 row: dict[str, Any] = {}
-                for port, base in (("HTTP API", api.url), ("function URL", api.stream_url)):
+                for port, base in (("HTTP API", api.url), ("stream API", api.stream_url)):
                     row[port] = asyncio.run(at_once(base, api.tokens))
                 row["chat environments at the end"] = chat_environments(api)
                 result[f"environments={environments}"] = row
@@ -120,7 +120,7 @@ def main() -> None:
         if not name.startswith("environments="):
             continue
         print(f"  {name} (chat environments at the end: {row['chat environments at the end']})")
-        for port in ("HTTP API", "function URL"):
+        for port in ("HTTP API", "stream API"):
             f = row[port]
             print(
                 f"    {port:<13} {f['requests']} requests, connection errors {f['connection_errors']}, "
@@ -131,7 +131,7 @@ def main() -> None:
     default = result[f"environments={ENVIRONMENTS[-1]}"]
     if any(
         default[port]["connection_errors"] or default[port]["server_errors"]
-        for port in ("HTTP API", "function URL")
+        for port in ("HTTP API", "stream API")
     ):
         sys.exit(1)
 

@@ -3,7 +3,7 @@
 Every environment is a process of its own. A Lambda environment of the chat function is
 aether_local's FunctionHost (one request at a time, as on Lambda); where concurrency inside one
 process is the point (a client-side Redis pool that runs out, one Idempotency-Key sent 20 times
-at once, a client that leaves a stream), a copy of the chat app behind its function URL (uvicorn,
+at once, a client that leaves a stream), a copy of the chat app as the Web Adapter runs it (uvicorn,
 as `aether-local serve` runs it). They share a redis-server of the bench's own (so it can be
 paused, restarted empty or run out of connections), the mongoeco wire server and the scripted
 model server, which answers each call after MODEL_DELAY_S with fixed usage.
@@ -14,18 +14,18 @@ model server, which answers each call after MODEL_DELAY_S with fixed usage.
    one environment after the other, so that nothing is in flight. Faults: Redis paused (SIGSTOP:
    every command times out), restarted empty (killed, down RESTART_DOWN_S, started empty on the
    same port), out of connections (maxclients reached: every connection dropped, new ones
-   refused), and a client pool that runs out (three function URL processes, 100 requests at once
+   refused), and a client pool that runs out (three streamed-app processes, 100 requests at once
    each, with each of POOLS). Reported: answers, 429s, 503s, other 5xx, model calls; spend
    (MongoDB's usage records) past the budget, also in worst cases (the dearest request's
    reservation, from what the model server received: the rule allows one per environment); then
    Redis's cached spend minus MongoDB's (drift) and the reservations left in flight.
 2. Idempotency: IDEMPOTENT_REQUESTS requests at once with one Idempotency-Key, spread over three
-   function URL processes; model calls and distinct answers. Again with Redis paused.
+   streamed-app processes; model calls and distinct answers. Again with Redis paused.
 3. A Redis restart under load: three Lambda environments send requests for LOAD_S s, rotating
    over LOAD_USERS users of LOAD_BUDGET_USD each; Redis is restarted empty at half time (down
    RESTART_DOWN_S). Status counts, answers before, during and after the outage, 5xx that are not
    503, model calls against answers, and the largest overspend of a user.
-4. Streams cut at random points through a function URL process: a client that leaves after a
+4. Streams cut at random points through a streamed-app process: a client that leaves after a
    random number of deltas, and a model that breaks off after a random number (no usage sent);
    tokens charged against tokens the model server generated (it counts one per word and sends
    its usage only at the end of a stream).
@@ -67,11 +67,11 @@ from aether import quota  # noqa: E402
 from aether.llm.catalog import MODELS, TIERS  # noqa: E402
 from aether_local.devauth import DEV_AUDIENCE, DevAuth  # noqa: E402
 from aether_local.events import http_api_event  # noqa: E402
-from aether_local.function_url import FunctionUrl  # noqa: E402
 from aether_local.lambda_host import FunctionHost  # noqa: E402
 from aether_local.model_server import ModelServer, Reply  # noqa: E402
 from aether_local.processes import RedisServer, free_port  # noqa: E402
-from aether_local.template import FunctionSpec, read_function_urls, read_template  # noqa: E402
+from aether_local.stream_api import AdapterApp  # noqa: E402
+from aether_local.template import FunctionSpec, read_stream_api, read_template  # noqa: E402
 
 ENVIRONMENTS = 3
 BUDGET_USD = 0.005  # about 55 answers of ANSWER's cost
@@ -223,15 +223,18 @@ def jwks(auth: DevAuth) -> Iterator[str]:
 
 
 @contextmanager
-def function_urls(env: dict[str, str], auth: DevAuth) -> Iterator[list[str]]:
-    """ENVIRONMENTS processes of the chat app behind its function URL; their base URLs."""
-    spec = read_function_urls(ROOT / "template.yaml")[0]
+def streamed_apps(env: dict[str, str], auth: DevAuth) -> Iterator[list[str]]:
+    """ENVIRONMENTS processes of the streamed chat app, as the Lambda Web Adapter runs it behind the
+    stream API; their base URLs."""
+    stream_api = read_stream_api(ROOT / "template.yaml")
+    assert stream_api is not None
+    spec = stream_api.routes[0].function
     with ExitStack() as stack:
         keys_url = stack.enter_context(jwks(auth))
         settings = {**env, "JWT_ISSUER": auth.issuer, "JWT_AUDIENCE": DEV_AUDIENCE, "JWT_JWKS_URL": keys_url}
         urls = []
         for _ in range(ENVIRONMENTS):
-            url = FunctionUrl(spec, free_port(), settings)
+            url = AdapterApp(spec, free_port(), settings)
             stack.callback(url.close)
             urls.append(url)
         for url in urls:
@@ -333,14 +336,14 @@ def budget_under(fault: Fault, env: dict[str, str], db: Any, model: ModelServer,
 def budget_with_a_pool_that_runs_out(
     env: dict[str, str], auth: DevAuth, db: Any, model: ModelServer, redis: OwnRedis, pool: tuple[int, int]
 ) -> dict:
-    """Three function URL processes, 100 requests at once each, with `pool` (connections, wait in
+    """Three streamed-app processes, 100 requests at once each, with `pool` (connections, wait in
     ms) for Redis."""
     user = f"budget-pool-{uuid.uuid4().hex[:6]}"
     token = auth.sign(user)
     connections, wait_ms = pool
     settings = {**env, "REDIS_MAX_CONNECTIONS": str(connections), "REDIS_POOL_WAIT_MS": str(wait_ms)}
     per_environment = sum(PHASES)
-    with function_urls(settings, auth) as urls:
+    with streamed_apps(settings, auth) as urls:
         since = len(model.requests)
 
         async def load() -> list[int | str]:
@@ -375,7 +378,7 @@ def budget_with_a_pool_that_runs_out(
                     ).status_code
                 ] += 1
     return {
-        "fault": f"100 at once in each of 3 function URL processes, {connections} Redis connections each"
+        "fault": f"100 at once in each of 3 streamed-app processes, {connections} Redis connections each"
         f" (a free one awaited {wait_ms} ms)",
         "requests": sum(statuses.values()),
         "statuses": {str(k): v for k, v in sorted(statuses.items(), key=str)},
@@ -391,7 +394,7 @@ def budget_with_a_pool_that_runs_out(
 def idempotency(env: dict[str, str], auth: DevAuth, model: ModelServer, redis: OwnRedis) -> list[dict]:
     results = []
     settings = {**env, "PLANS": json.dumps({"small": {"usd_per_day": 1.0}})}
-    with function_urls(settings, auth) as urls:
+    with streamed_apps(settings, auth) as urls:
         for paused in (False, True):
             user = f"idem-{uuid.uuid4().hex[:6]}"
             token, key = auth.sign(user), uuid.uuid4().hex
@@ -498,7 +501,7 @@ def streams_cut(env: dict[str, str], auth: DevAuth, db: Any, model: ModelServer)
     rng = random.Random(14)
     settings = {**env, "PLANS": json.dumps({"small": {"usd_per_day": 1.0}})}
     results = []
-    with function_urls(settings, auth) as urls:
+    with streamed_apps(settings, auth) as urls:
         for kind in ("the client leaves", "the model breaks off"):
             ratios = []
             for n in range(STREAMS):

@@ -4,7 +4,7 @@ The scripted model sends its response headers at once, then each of its chunks a
 FIRST_TOKEN_S. The floor is that model's first token as the same client reads it straight from
 the model server (the pause plus the stand-in's own HTTP cost), measured in the same run. Through
 Aether the client measures from sending the request to reading the first `delta` event, on the
-streaming function URL and, for contrast, on the HTTP API port (which answers whole). Every
+stream API and, for contrast, on the HTTP API port (which answers whole). Every
 request asks a new question, so nothing is answered from the cache.
 
 Run: .venv/bin/python bench/stream_ttft.py (about 30 s). Needs Redis on 127.0.0.1:6379.
@@ -89,7 +89,7 @@ def main() -> None:
                     [model_first_token_s(client, model_server.base_url) for _ in range(RUNS)]
                 )
             }
-            for name, url in (("function URL", api.stream_url), ("HTTP API", api.url)):
+            for name, url in (("stream API", api.stream_url), ("HTTP API", api.url)):
                 first_token_s(client, url, api.tokens[0])  # warm-up: the cold start of each path
                 results[name] = summary([first_token_s(client, url, api.tokens[0]) for _ in range(RUNS)])
     delay_ms = FIRST_TOKEN_S * 1000
@@ -104,8 +104,8 @@ def main() -> None:
             f" (floor + {figures['median_ms'] - floor_ms:5.1f})"
             f"  p95 {figures['p95_ms']:7.1f}  max {figures['max_ms']:7.1f}"
         )
-    over = results["function URL"]["median_ms"] - floor_ms
-    print(f"  function URL: first token at the model's own + {over:.1f} ms (target <= + 10 ms)")
+    over = results["stream API"]["median_ms"] - floor_ms
+    print(f"  stream API: first token at the model's own + {over:.1f} ms (target <= + 10 ms)")
 
 
 if __name__ == "__main__":

@@ -189,7 +189,7 @@ def local_env(environment: dict[str, str], **changes: str | None) -> dict[str, s
 
 @contextmanager
 def running_local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`aether-local serve` on free ports: its URL, function URL and dev tokens."""
+    """`aether-local serve` on free ports: its URL, stream API URL and dev tokens."""
     port, stream_port = free_port(), free_port()
     process = subprocess.Popen(
         [*AETHER_LOCAL, "serve", "--port", str(port), "--stream-port", str(stream_port)],
@@ -208,8 +208,10 @@ def running_local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
                 info["admin"] = line.split()[-1]
             elif line.startswith("Model:"):
                 info["model"] = line
-            elif line.startswith("Function URL (chat, streaming):"):
+            elif line.startswith("Stream API ("):
                 info["stream_url"] = line.split()[-1]
+            elif line.startswith("Stream API's app"):
+                info["stream_app_url"] = line.split()[-1]
             elif line.startswith("Listening on "):
                 info["url"] = line.split()[-1]
                 break

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from fastapi import Query
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from aether.http import API_PREFIX, AdminPrincipal, OptionalPrincipal, create_app, lambda_handler
+from aether.http import API_PREFIX, AdminPrincipal, CurrentPrincipal, create_app, lambda_handler
 from aether.services import dashboard as service
 from aether.services.health import health
 
@@ -24,8 +24,8 @@ async def performance_dashboard(
 
 
 @app.get(f"{API_PREFIX}/health/detailed")
-async def health_detailed(principal: OptionalPrincipal) -> JSONResponse:
-    status, body = await health(details=principal is not None and principal.is_admin)
+async def health_detailed(principal: CurrentPrincipal) -> JSONResponse:
+    status, body = await health(details=principal.is_admin)
     return JSONResponse(body, status_code=status)
 
 

@@ -11,39 +11,46 @@ __all__ = ["main"]
 
 
 def _serve(args: argparse.Namespace) -> None:
+    import threading
+
     from aether_local.devauth import DEV_AUDIENCE, DevAuth
-    from aether_local.function_url import FunctionUrl
+    from aether_local.processes import free_port
     from aether_local.server import JWKS_PATH, LocalApi
     from aether_local.stack import LocalStack
-    from aether_local.template import read_function_urls
+    from aether_local.stream_api import AdapterApp, LocalStreamApi
+    from aether_local.template import read_stream_api
 
     stack = LocalStack(Path(args.data_dir)).start()
     auth = DevAuth(issuer=f"http://{args.host}:{args.port}")
-    urls: list[FunctionUrl] = []
+    stream_api: LocalStreamApi | None = None
     try:
         api = LocalApi(Path(args.template), auth, args.host, args.port, args.environments)
-        # The function URL's app has no authorizer in front: it checks the dev tokens itself,
-        # against the runner's JWKS, as it checks the identity provider's tokens on AWS.
+        # The stream API's token authorizer, and the app behind it (its second lock), check the dev
+        # tokens against the runner's JWKS, as they check the identity provider's tokens on AWS.
         token_settings = {
             "JWT_ISSUER": auth.issuer,
             "JWT_AUDIENCE": DEV_AUDIENCE,
             "JWT_JWKS_URL": f"{api.url}{JWKS_PATH}",
         }
-        stream_port = args.stream_port or args.port + 1
-        for offset, spec in enumerate(read_function_urls(Path(args.template))):
-            urls.append(FunctionUrl(spec, stream_port + offset, token_settings))
-        for url in urls:
-            url.wait_ready()
+        spec = read_stream_api(Path(args.template))
+        if spec is not None:
+            app = AdapterApp(spec.routes[0].function, free_port(), token_settings)
+            stream_api = LocalStreamApi(
+                spec, app, token_settings, args.host, args.stream_port or args.port + 1
+            )
+            app.wait_ready()
     except BaseException:
-        for url in urls:
-            url.close()
+        if stream_api is not None:
+            stream_api.close()
         stack.stop()
         raise
     for note in stack.notes:
         print(note)
     print(f"Routes: {len(api.routes)} from {args.template}")
-    for url in urls:
-        print(f"Function URL ({url.spec.name}, streaming): {url.url}")
+    if stream_api is not None:
+        threading.Thread(target=stream_api.serve_forever, daemon=True).start()
+        print(f"Stream API ({len(stream_api.spec.routes)} routes, streamed): {stream_api.url}")
+        print(f"Stream API's app (where the Lambda Web Adapter forwards): {stream_api.app.url}")
     print(f"Dev token (user):  {auth.sign('local-user')}")
     admin_group = os.environ.get("ADMIN_GROUP", "aether-admins")
     print(f"Dev token (admin): {auth.sign('local-admin', groups=[admin_group])}")
@@ -58,8 +65,8 @@ def _serve(args: argparse.Namespace) -> None:
         pass
     finally:
         api.close()
-        for url in urls:
-            url.close()
+        if stream_api is not None:
+            stream_api.close()
         stack.stop()
 
 
@@ -140,9 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="serve every HttpApi route of the template over HTTP")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
-    serve.add_argument(
-        "--stream-port", type=int, default=0, help="the streaming function URL's port (default: port + 1)"
-    )
+    serve.add_argument("--stream-port", type=int, default=0, help="the stream API's port (default: port + 1)")
     serve.add_argument(
         "--environments",
         type=int,

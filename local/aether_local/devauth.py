@@ -2,8 +2,8 @@
 
 On AWS, API Gateway's JWT authorizer validates the token and hands the claims to the function;
 locally the runner plays that part with a key pair it makes at start. It also publishes the
-public key as a JWKS, as an identity provider does, so that the streaming function URL, which
-has no authorizer in front, verifies the same tokens with the code it runs on AWS.
+public key as a JWKS, as an identity provider does, so that the stream API's token authorizer and
+the streamed app behind it verify the same tokens with the code they run on AWS.
 """
 
 import secrets

@@ -6,6 +6,7 @@ to it for the warm invocations that follow, and shares nothing with other enviro
 """
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -53,11 +54,12 @@ class _Environment:
     """One execution environment: a worker process that keeps its module and clients warm and
     serves one request at a time."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, environment: dict[str, str]) -> None:
         args = [str(spec.code_dir), spec.handler, spec.name, str(spec.memory_mb), str(spec.timeout_s)]
         self.name = spec.name
         self.process = subprocess.Popen(
             [sys.executable, "-m", "aether_local.worker", *args],
+            env={**os.environ, **environment},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -83,11 +85,15 @@ class _Environment:
 class FunctionHost:
     """A function's execution environments, as Lambda scales them: a request goes to an idle
     environment (the most recently used, warm), else to a new one (a cold start) while there are
-    fewer than `environments`, else waits for one to be free (reserved concurrency)."""
+    fewer than `environments`, else waits for one to be free (reserved concurrency). `environment`
+    holds the function's own variables, over the runner's."""
 
-    def __init__(self, spec: FunctionSpec, environments: int = 1) -> None:
+    def __init__(
+        self, spec: FunctionSpec, environments: int = 1, environment: dict[str, str] | None = None
+    ) -> None:
         self.spec = spec
         self.environments = environments
+        self.environment = environment or {}
         self._idle: list[_Environment] = []
         self._started = 0
         self._changed = threading.Condition()
@@ -114,7 +120,9 @@ class FunctionHost:
                 return self._idle.pop()
             self._started += 1
         try:
-            return _Environment(self.spec)  # outside the lock: other requests go on meanwhile
+            return _Environment(
+                self.spec, self.environment
+            )  # outside the lock: other requests go on meanwhile
         except BaseException:
             with self._changed:
                 self._started -= 1

@@ -95,6 +95,11 @@ class LocalApi:
                     source_ip=self.client_address[0],
                 )
                 response = api.hosts[route.function.name].invoke(event)
+                if "errorMessage" in response:  # the function raised: the HTTP API's own answer
+                    self._send(
+                        500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}'
+                    )
+                    return
                 payload = response.get("body") or ""
                 data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
                 headers = dict(response.get("headers") or {})

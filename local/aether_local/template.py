@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FunctionSpec", "Route", "read_function_urls", "read_template"]
+__all__ = ["FunctionSpec", "Route", "StreamApiSpec", "read_stream_api", "read_template"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +55,27 @@ def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _CfnLoader.add_multi_constructor("!", _any_tag)
 
 
-def _functions(path: Path) -> list[tuple[FunctionSpec, dict[str, Any]]]:
-    """Each function of the template with its properties."""
-    template = yaml.load(path.read_text(), Loader=_CfnLoader)
+@dataclass(frozen=True, slots=True)
+class StreamApiSpec:
+    """The REST API that streams a function's responses, behind a Lambda token authorizer."""
+
+    routes: list[Route]  # each one's function is the streamed integration's
+    authorizer: FunctionSpec
+    token_pattern: str  # the authorizer's identityValidationExpression
+    cache_ttl_s: int  # how long API Gateway keeps the authorizer's answer for a token
+
+
+def _load(path: Path) -> dict[str, Any]:
+    template: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
+    return template
+
+
+def _functions(path: Path) -> dict[str, tuple[FunctionSpec, dict[str, Any]]]:
+    """Each function of the template, by logical id, with its properties."""
+    template = _load(path)
     globals_ = template.get("Globals", {}).get("Function", {})
-    functions = []
-    for resource in template["Resources"].values():
+    functions = {}
+    for logical_id, resource in template["Resources"].items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
@@ -72,18 +87,46 @@ def _functions(path: Path) -> list[tuple[FunctionSpec, dict[str, Any]]]:
             timeout_s=int(props.get("Timeout", globals_.get("Timeout", 3))),
             memory_mb=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
         )
-        functions.append((spec, props))
+        functions[logical_id] = (spec, props)
     return functions
 
 
-def read_function_urls(path: Path) -> list[FunctionSpec]:
-    """The functions served through a Lambda function URL (their handler is a web app's start script)."""
-    return [spec for spec, props in _functions(path) if "FunctionUrlConfig" in props]
+def _arn_of(uri: str) -> str:
+    """The logical id of the function in an integration or authorizer URI: `${Name.Arn}`."""
+    found = re.search(r"\$\{(\w+)\.Arn\}", uri)
+    assert found, f"no function ARN in {uri!r}"
+    return found.group(1)
+
+
+def read_stream_api(path: Path) -> StreamApiSpec | None:
+    """The template's REST API (its OpenAPI body), if it has one."""
+    apis = [r for r in _load(path)["Resources"].values() if r.get("Type") == "AWS::Serverless::Api"]
+    if not apis:
+        return None
+    body = apis[0]["Properties"]["DefinitionBody"]
+    functions = _functions(path)
+    (scheme_name, scheme), *_ = body["components"]["securitySchemes"].items()
+    authorizer = scheme["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "token", "the local runner knows token authorizers only"
+    routes = []
+    for route_path, methods in body["paths"].items():
+        for method, operation in methods.items():
+            target = operation["x-amazon-apigateway-integration"]
+            assert target["responseTransferMode"] == "STREAM" and target["type"] == "aws_proxy"
+            secured = any(scheme_name in entry for entry in operation.get("security", []))
+            spec = functions[_arn_of(target["uri"])][0]
+            routes.append(Route(method=method.upper(), path=route_path, function=spec, authorized=secured))
+    return StreamApiSpec(
+        routes=routes,
+        authorizer=functions[_arn_of(authorizer["authorizerUri"])][0],
+        token_pattern=authorizer.get("identityValidationExpression", ".*"),
+        cache_ttl_s=int(authorizer.get("authorizerResultTtlInSeconds", 300)),
+    )
 
 
 def read_template(path: Path) -> list[Route]:
     routes: list[Route] = []
-    for spec, props in _functions(path):
+    for spec, props in _functions(path).values():
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
                 continue

@@ -1,15 +1,17 @@
 """One Lambda execution environment: a process that imports a handler and runs its invocations.
 
 `python -m aether_local.worker CODE_DIR HANDLER NAME MEMORY_MB TIMEOUT_S` reads one API Gateway
-event per stdin line and writes the handler's response as one stdout line. Whatever the function
-prints (logs, EMF metrics) goes to stderr, as Lambda sends it to CloudWatch Logs, so it never
-mixes with the responses.
+event per stdin line and writes the handler's response as one stdout line; a handler that raises
+gives Lambda's error object (`errorMessage`, `errorType`) and the environment stays warm, as on
+Lambda. Whatever the function prints (logs, EMF metrics, tracebacks) goes to stderr, as Lambda
+sends it to CloudWatch Logs, so it never mixes with the responses.
 """
 
 import importlib.util
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from aether_local.lambda_host import LambdaContext
@@ -28,7 +30,12 @@ def main() -> None:
     handler = getattr(module, attr)
     for line in sys.stdin:
         context = LambdaContext(name, int(memory_mb), int(timeout_s))
-        responses.write(json.dumps(handler(json.loads(line), context)) + "\n")
+        try:
+            response = handler(json.loads(line), context)
+        except Exception as error:
+            traceback.print_exc()
+            response = {"errorMessage": str(error), "errorType": type(error).__name__}
+        responses.write(json.dumps(response) + "\n")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def test_runner_enforces_auth_like_the_jwt_authorizer(local_api):
     assert (status, body["error"]["code"]) == (403, "forbidden")
     status, body = _call(local_api, "GET", "/performance/dashboard", token=local_api["admin"])
     assert status == 200 and "routes" in body
-    status, body = _call(local_api, "GET", "/health/detailed")  # public: no token needed
+    status, body = _call(local_api, "GET", "/health/detailed")  # no public route: a token is needed
+    assert status == 401
+    status, body = _call(local_api, "GET", "/health/detailed", token=local_api["user"])
     assert status == 200 and set(body) == {"status"}
     status, body = _call(local_api, "GET", "/health/detailed", token=local_api["admin"])
     assert set(body["checks"]) == {"mongodb", "redis", "model_provider"}

@@ -1,4 +1,5 @@
-"""The streaming function URL of `aether-local serve`: tokens as they come, and its own token check."""
+"""The stream API of `aether-local serve`: tokens as they come, behind the token authorizer, and
+the app's own check of the token behind it."""
 
 import json
 import threading
@@ -61,19 +62,36 @@ def test_the_http_api_route_answers_the_same_stream_whole(scripted_api, model):
     assert kinds[0] == "start" and kinds[-1] == "done"
 
 
-def test_the_function_url_checks_the_token_itself(scripted_api, model):
-    url = scripted_api["stream_url"] + "/api/ai/v4/agents"
-    assert httpx.get(url, headers={"authorization": f"Bearer {scripted_api['user']}"}).status_code == 200
-    assert httpx.get(url).status_code == 401
-    foreign = DevAuth(issuer=scripted_api["url"]).sign("mallory")  # right issuer, wrong key
-    assert httpx.get(url, headers={"authorization": f"Bearer {foreign}"}).status_code == 401
-    # Claims in a request-context header are not trusted: only a verified token identifies the caller.
+def test_the_stream_api_serves_its_routes_only_and_only_with_a_valid_token(scripted_api, model):
+    base, user = scripted_api["stream_url"], {"authorization": f"Bearer {scripted_api['user']}"}
+    assert httpx.get(base + "/v1/models", headers=user).status_code == 200
+    assert httpx.get(base + "/v1/models/aether-dev", headers=user).status_code == 200
+    # A route the REST API does not have is API Gateway's 403, token or not: the app's other
+    # routes (agents, conversations, cache) are not reachable through the stream API.
+    missing = httpx.get(base + "/api/ai/v4/agents", headers=user)
+    assert missing.status_code == 403 and missing.json() == {"message": "Missing Authentication Token"}
+    assert httpx.post(base + "/v1/models", headers=user).status_code == 403  # a method it does not have
+    for headers in (
+        {},  # no Authorization header: refused before the authorizer runs
+        {"authorization": "Basic dXNlcjpwYXNz"},  # not a bearer token (identityValidationExpression)
+        {"authorization": f"Bearer {DevAuth(issuer=scripted_api['url']).sign('mallory')}"},  # wrong key
+        {"authorization": "Bearer not.a.jwt"},
+    ):
+        response = httpx.post(base + STREAM, json={"message": "hi"}, headers=headers)
+        assert (response.status_code, response.json()) == (401, {"message": "Unauthorized"})
+
+
+def test_the_app_behind_the_stream_api_checks_the_token_itself(scripted_api, model):
+    # As the Lambda Web Adapter forwards to it: the app refuses a request without a valid token
+    # even when it comes past the gateway, and does not trust claims in a request-context header.
+    app = scripted_api["stream_app_url"] + "/v1/models"
+    assert httpx.get(app, headers={"authorization": f"Bearer {scripted_api['user']}"}).status_code == 200
+    assert httpx.get(app).status_code == 401
     forged = {"authorizer": {"jwt": {"claims": {"sub": "mallory", "cognito:groups": "[aether-admins]"}}}}
-    response = httpx.get(url, headers={"x-amzn-request-context": json.dumps(forged)})
-    assert response.status_code == 401
+    assert httpx.get(app, headers={"x-amzn-request-context": json.dumps(forged)}).status_code == 401
 
 
-def test_the_function_url_keeps_answering_while_nobody_reads_the_runners_output(scripted_api, model):
+def test_the_stream_api_keeps_answering_while_nobody_reads_the_runners_output(scripted_api, model):
     # The runner's stdout is read only until it says where it listens (as here): the app's EMF
     # lines, about 1.5 KB a request, once filled that pipe (64 KiB) and stalled its event loop.
     headers = {"authorization": f"Bearer {scripted_api['user']}"}

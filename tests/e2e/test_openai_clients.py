@@ -1,6 +1,6 @@
 """Real OpenAI clients (the openai SDK, LangChain's ChatOpenAI, LiteLLM) against `aether-local
 serve`, whose model is the scripted upstream that records what reached it: tool calls and
-structured output, streaming and not, on the HTTP API and on the streaming function URL."""
+structured output, streaming and not, on the HTTP API and on the stream API."""
 
 import json
 import os
@@ -33,9 +33,9 @@ def pydantic_v1() -> None:
         del sys.modules["pydantic.v1"]
 
 
-@pytest.fixture(params=["http_api", "function_url"])
+@pytest.fixture(params=["http_api", "stream_api"])
 def base_url(request: pytest.FixtureRequest, scripted_api: dict[str, str]) -> str:
-    """Both ways in: the HTTP API, and the streaming function URL (which checks tokens itself)."""
+    """Both ways in: the HTTP API, and the stream API (behind its token authorizer)."""
     return scripted_api["url" if request.param == "http_api" else "stream_url"] + "/v1"
 
 

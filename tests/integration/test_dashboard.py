@@ -139,9 +139,11 @@ def test_cloudwatch_percentiles_take_the_worst_datapoint_and_counts_add_up():
     assert route["p95_ms"] == 180.0 and route["count"] == 40
 
 
-def test_health_is_minimal_without_auth_and_detailed_for_admins(model):
+def test_health_needs_a_caller_is_minimal_for_users_and_detailed_for_admins(model):
     reset_process()  # no result kept from an earlier test
     status, body = invoke("dashboard", event("GET", "/health/detailed", sub=None))
+    assert status == 401  # behind the authorizer like every route (no public endpoint)
+    status, body = invoke("dashboard", event("GET", "/health/detailed", sub="monitor"))
     assert (status, body) == (200, {"status": "healthy"})
     status, body = invoke("dashboard", event("GET", "/health/detailed", sub="ops", groups=ADMIN))
     assert status == 200
@@ -159,8 +161,8 @@ def test_health_calls_the_model_provider_at_most_once_per_interval(model, settin
     # Given checks kept for an hour
     settings_env.setenv("HEALTH_CHECK_INTERVAL_S", "3600")
     reset_process()
-    # When the route is asked ten times without a token, and once by an admin
-    answers = [invoke("dashboard", event("GET", "/health/detailed", sub=None)) for _ in range(10)]
+    # When the route is asked ten times by a user, and once by an admin
+    answers = [invoke("dashboard", event("GET", "/health/detailed", sub="monitor")) for _ in range(10)]
     status, admin = invoke("dashboard", event("GET", "/health/detailed", sub="ops", groups=ADMIN))
     # Then the provider was called once, and every answer came from that one check
     assert model.model_lists == 1
@@ -170,7 +172,7 @@ def test_health_calls_the_model_provider_at_most_once_per_interval(model, settin
     settings_env.setenv("HEALTH_CHECK_INTERVAL_S", "0")
     reset_process()
     for _ in range(3):
-        invoke("dashboard", event("GET", "/health/detailed", sub=None))
+        invoke("dashboard", event("GET", "/health/detailed", sub="monitor"))
     assert model.model_lists == 4
 
 

@@ -57,7 +57,7 @@ def test_admin_routes_are_403_for_users_and_open_to_the_admin_group_or_scope(rou
 def test_every_admin_route_is_known_to_this_test():
     keys = {r.route_key for r in ROUTES}
     assert keys >= ADMIN_ROUTES
-    assert "GET /api/ai/v4/health/detailed" in keys  # public; its details are for admins only
+    assert "GET /api/ai/v4/health/detailed" in keys  # any caller; its details are for admins only
 
 
 @pytest.fixture

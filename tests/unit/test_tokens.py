@@ -1,4 +1,5 @@
-"""Bearer tokens verified in the function (the streaming function URL has no authorizer in front)."""
+"""Bearer tokens verified by the HTTP API's JWT rules: in the stream API's token authorizer
+(functions/authorizer) and again in the app behind it."""
 
 import asyncio
 import json
@@ -13,8 +14,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from aether.http.tokens import verified_claims
-from tests.helpers import reset_process
+from aether.tokens import verified_claims
+from tests.helpers import function, reset_process
 
 ISSUER = "https://issuer.example"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -96,7 +97,7 @@ def test_no_token_a_malformed_one_or_no_issuer_configured_gives_nothing(configur
 
 
 def test_a_verified_token_is_remembered_until_it_expires(configured, monkeypatch):
-    import aether.http.tokens as tokens
+    import aether.tokens as tokens
 
     calls = []
     verify = tokens._verify
@@ -107,3 +108,42 @@ def test_a_verified_token_is_remembered_until_it_expires(configured, monkeypatch
     expired = token(sub="dave", exp=int(time.time()) + 60)
     tokens._verified[expired] = {"sub": "dave", "exp": time.time() - 1}  # as if it had expired since
     assert check(f"Bearer {expired}")["sub"] == "dave" and len(calls) == 2  # checked again
+
+
+METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123/stream/POST/v1/chat/completions"
+
+
+def authorize(authorization: str) -> dict:
+    return function("authorizer").handler(
+        {"type": "TOKEN", "authorizationToken": authorization, "methodArn": METHOD_ARN}, None
+    )
+
+
+def test_the_authorizer_allows_a_valid_token_on_every_route_of_the_stage(configured):
+    answer = authorize(f"Bearer {token(sub='erin')}")
+    assert answer["principalId"] == "erin"
+    # API Gateway keeps this answer for the token and applies it to the API's other routes too.
+    assert answer["policyDocument"]["Statement"] == [
+        {
+            "Action": "execute-api:Invoke",
+            "Effect": "Allow",
+            "Resource": "arn:aws:execute-api:eu-west-1:123456789012:abc123/stream/*",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        f"Bearer {token(aud='someone-else')}",
+        f"Bearer {token(exp=int(time.time()) - 60)}",
+        f"Bearer {token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048))}",
+        "Bearer not.a.jwt",
+        "Basic dXNlcjpwYXNz",
+        "",
+    ],
+    ids=["audience", "expired", "foreign-key", "malformed", "not-bearer", "empty"],
+)
+def test_the_authorizer_answers_unauthorized_to_any_other_token(configured, authorization):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):  # the message API Gateway makes a 401 of
+        authorize(authorization)

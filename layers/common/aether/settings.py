@@ -32,8 +32,8 @@ class Settings:
     groq_api_key_secret_arn: str = ""  # ARN of a Secrets Manager secret or an SSM parameter
     groq_base_url: str = ""
 
-    # Bearer tokens checked in the function, where no API Gateway authorizer is in front (the
-    # streaming function URL): the same issuer and audiences as the HTTP API's JWT authorizer.
+    # Bearer tokens checked in a function (the stream API's token authorizer, and the streamed app
+    # behind it): the same issuer and audiences as the HTTP API's JWT authorizer.
     jwt_issuer: str = ""
     jwt_audience: str = ""  # comma-separated; a token's aud or client_id must be one of them
     jwt_jwks_url: str = ""  # empty: {jwt_issuer}/.well-known/jwks.json

@@ -2,7 +2,7 @@
 
 from aether.core import Invocation, Principal
 from aether.http.app import API_PREFIX, create_app, lambda_handler
-from aether.http.auth import AdminPrincipal, CurrentPrincipal, OptionalPrincipal
+from aether.http.auth import AdminPrincipal, CurrentPrincipal
 from aether.http.context import RequestInvocation
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "AdminPrincipal",
     "CurrentPrincipal",
     "Invocation",
-    "OptionalPrincipal",
     "Principal",
     "RequestInvocation",
     "create_app",

@@ -1,7 +1,9 @@
 """The caller's identity, taken only from verified claims.
 
-Behind the HTTP API those are the JWT authorizer's; behind the streaming function URL, which has
-no authorizer, the function verifies the bearer token with the same settings (aether.http.tokens).
+Behind the HTTP API those are the JWT authorizer's, in the event. Behind the stream API the app
+runs under the Lambda Web Adapter, which passes no authorizer's claims the app could trust, so it
+verifies the bearer token itself with the same settings (aether.tokens), after the gateway's
+token authorizer did.
 """
 
 from typing import Annotated, Any
@@ -10,10 +12,10 @@ from fastapi import Depends, Request
 
 from aether.core import Principal
 from aether.errors import Forbidden, Unauthorized
-from aether.http.tokens import verified_claims
 from aether.settings import get_settings
+from aether.tokens import verified_claims
 
-__all__ = ["AdminPrincipal", "CurrentPrincipal", "OptionalPrincipal", "principal_from_claims"]
+__all__ = ["AdminPrincipal", "CurrentPrincipal", "principal_from_claims"]
 
 
 def _as_list(value: Any) -> list[str]:
@@ -42,8 +44,8 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal | None:
 async def _maybe_principal(request: Request) -> Principal | None:
     event = request.scope.get("aws.event")
     if event is None:
-        # Served over HTTP by the Lambda Web Adapter (the streaming function URL): no authorizer
-        # stands in front, so the function checks the bearer token itself.
+        # Served over HTTP by the Lambda Web Adapter (the stream API): the function checks the
+        # bearer token itself.
         claims = await verified_claims(request.headers.get("authorization")) or {}
     else:
         claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
@@ -63,5 +65,4 @@ async def _admin(principal: Annotated[Principal, Depends(_principal)]) -> Princi
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
-OptionalPrincipal = Annotated[Principal | None, Depends(_maybe_principal)]
 AdminPrincipal = Annotated[Principal, Depends(_admin)]
