@@ -15,7 +15,7 @@ app = create_app("dashboard")
 @app.get(f"{API_PREFIX}/performance/dashboard", response_model=None)
 async def performance_dashboard(
     principal: AdminPrincipal,
-    window: int = Query(15, ge=1, le=1440, description="minutes, at most 24 hours"),
+    window: int = Query(15, ge=1, le=10080, description="minutes, at most 7 days (per hour beyond 24 hours)"),
     source: Literal["redis", "cloudwatch"] = "redis",
     format: Literal["json", "html"] = "json",
 ) -> dict[str, Any] | HTMLResponse:

@@ -3,7 +3,9 @@
 import asyncio
 import datetime as dt
 import json
+import re
 import socket
+import time
 
 import boto3
 import pytest
@@ -12,7 +14,7 @@ from moto import mock_aws
 from aether import clients
 from aether_local.lambda_host import LambdaContext
 from aether_local.model_server import Reply
-from tests.helpers import event, function, invoke, reset_process
+from tests.helpers import event, function, invoke, invoke_raw, reset_process
 
 ADMIN = ["aether-admins"]
 
@@ -41,16 +43,91 @@ def test_live_figures_follow_the_requests_made(model, user):
     assert body["business"]["active_users_month"] >= 1
     assert body["business"]["cost_month_usd"] > 0 and body["business"]["cost_per_active_user_month_usd"] > 0
     assert 0 < body["business"]["availability"] <= 1
-    assert body["reads"] == {"minutes": 15, "round_trips": 1}
+    assert body["reads"] == {"points": 15, "round_trips": 1}
 
 
-def test_a_day_window_is_read_in_a_few_round_trips():
-    status, body = dashboard("window=1440")
+def test_a_day_is_read_per_minute_and_a_week_per_hour_in_a_few_round_trips():
+    status, day = dashboard("window=1440")
     assert status == 200
-    assert body["reads"] == {"minutes": 1440, "round_trips": 3}
+    assert day["reads"] == {"points": 1440, "round_trips": 3}
+    assert day["series"]["step_s"] == 60 and len(day["series"]["requests"]) == 1440
+    status, week = dashboard("window=10080")
+    assert status == 200
+    assert week["reads"] == {"points": 168, "round_trips": 1}
+    assert week["series"]["step_s"] == 3600 and len(week["series"]["times"]) == 168
 
 
-@pytest.mark.parametrize("query", ["window=0", "window=1441", "window=abc", "source=prometheus"])
+def test_an_hour_holds_what_its_minutes_hold(model, user):
+    from aether.store.live import read_window
+
+    invoke("chat", event("POST", "/chat/optimized", {"message": f"an hour of it {user}"}, sub=user))
+    loop = asyncio.get_event_loop()  # the functions' loop, with the clients bound to it
+    now = time.time()  # both read at the same instant, with nothing published in between
+    day = loop.run_until_complete(read_window(1440, now))
+    week = loop.run_until_complete(read_window(10080, now))
+    assert day is not None and week is not None
+    minutes_of_this_hour = [fields for _, fields in day.points[-(int(now // 60) % 60 + 1) :]]
+    hour = week.points[-1][1]
+    assert hour.get("svc|chat|n", 0) >= 1
+    for name, value in hour.items():
+        expected = [m.get(name, 0.0) for m in minutes_of_this_hour]
+        assert value == pytest.approx(max(expected) if name.endswith("mb") else sum(expected)), name
+
+
+def test_totals_agree_however_they_are_shown(model, user):
+    model.script(Reply(content="counted", prompt_tokens=30, completion_tokens=7))
+    invoke("chat", event("POST", "/chat/optimized", {"message": f"count me {user}"}, sub=user))
+    invoke("chat", event("POST", "/chat/optimized", {"message": ""}, sub=user))  # a 4xx
+    invoke_raw("chat", event("POST", "/chat/stream", {"message": f"stream me {user}"}, sub=user))
+    status, body = dashboard("window=60")
+    assert status == 200, body
+    totals, series, routes, models = body["totals"], body["series"], body["routes"], body["models"]
+    # every total is the sum of the per-minute points and of the per-route (per-model) figures
+    for name, per_route in (
+        ("requests", "count"),
+        ("errors_4xx", "errors_4xx"),
+        ("errors_5xx", "errors_5xx"),
+    ):
+        assert totals[name] == sum(series[name]) == sum(r[per_route] for r in routes.values()), name
+    assert totals["requests"] >= 3 and totals["errors_4xx"] >= 1
+    assert totals["tokens"] == sum(m["tokens_in"] + m["tokens_out"] for m in models.values())
+    assert totals["tokens"] == sum(v for values in series["tokens"].values() for v in values if v)
+    assert totals["model_calls"] == sum(m["calls"] for m in models.values()) >= 2
+    assert totals["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in models.values()), abs=1e-6)
+    cost_points = sum(v for values in series["cost_usd"].values() for v in values if v)
+    assert totals["cost_usd"] == pytest.approx(cost_points, abs=1e-6 * len(series["times"]))
+    assert (
+        totals["cold_starts"]
+        == sum(series["cold_starts"])
+        == sum(f["cold_starts"] for f in body["functions"].values())
+    )
+
+
+def test_streamed_responses_are_a_route_kind_of_their_own_alerted_on_their_first_token(
+    model, user, settings_env
+):
+    rules = [
+        {"name": "slow", "figure": "route_p95_ms", "above": 0.0001},
+        {"name": "slow_first_token", "figure": "ttft_p95_ms", "above": 0.0001},
+    ]
+    settings_env.setenv("ALERT_RULES", json.dumps(rules))
+    reset_process()
+    model.script(Reply(content="one two three"))
+    invoke_raw("chat", event("POST", "/chat/stream", {"message": f"stream a question {user}"}, sub=user))
+    invoke("chat", event("POST", "/chat/quick", {"message": f"answer whole {user}"}, sub=user))
+    _, body = dashboard()
+    stream = body["routes"]["chat/stream (stream)"]
+    assert stream["kind"] == "stream" and body["routes"]["chat/quick"]["kind"] == "whole"
+    assert 0 < stream["ttft_p50_ms"] <= stream["ttft_p95_ms"] <= stream["p95_ms"]
+    flagged = {(a["rule"], a["subject"]) for a in body["alerts"]}
+    assert ("slow", "chat/quick") in flagged and ("slow_first_token", "chat/stream (stream)") in flagged
+    assert ("slow", "chat/stream (stream)") not in flagged  # a stream's length is not a delay
+    assert not any(
+        rule == "slow_first_token" and not subject.endswith("(stream)") for rule, subject in flagged
+    )
+
+
+@pytest.mark.parametrize("query", ["window=0", "window=10081", "window=abc", "source=prometheus"])
 def test_bad_parameters_are_422(query):
     status, body = dashboard(query)
     assert status == 422, body
@@ -86,7 +163,16 @@ def test_the_dashboard_as_an_html_page():
     )
     assert response["statusCode"] == 200
     assert response["headers"]["content-type"].startswith("text/html")
-    assert "<svg" in response["body"] and "Latency p95 per route" in response["body"]
+    page = response["body"]
+    charts = re.findall(r'<svg [^>]*data-chart="([^"]+)">(.*?)</svg>', page)
+    names = [name for name, _ in charts]
+    assert {"requests", "cache", "tokens", "cost", "memory", "cold_starts"} <= set(names)
+    assert any(name.startswith("latency:") for name in names)
+    assert all("<polyline" in svg or "<circle" in svg or "no data" in svg for _, svg in charts)
+    cache = dict(charts)["cache"]
+    assert ">100%</text>" in cache and ">0.0%</text>" in cache  # a rate's scale is 0-100%
+    assert ">1,024 MB</text>" in dict(charts)["memory"]  # memory against the configured size
+    assert "http-equiv='refresh'" in page and "window=10080" in page
 
 
 def test_cloudwatch_source_reads_the_same_figures_through_get_metric_data(monkeypatch):
@@ -119,6 +205,19 @@ def test_cloudwatch_source_reads_the_same_figures_through_get_metric_data(monkey
     assert body["business"]["availability"] == 0.95
     # moto answers percentile queries with no datapoints: no figure, rather than a made-up one
     assert body["routes"]["chat/optimized"]["p95_ms"] is None
+
+
+def test_cloudwatch_that_cannot_be_read_is_a_503_not_a_500(monkeypatch, tmp_path):
+    # As on a developer's machine: no credentials anywhere, no instance metadata to ask.
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    status, body = dashboard("source=cloudwatch")
+    assert status == 503, body
+    assert "CloudWatch cannot be read here (NoCredentialsError)" in body["error"]["message"]
 
 
 def test_cloudwatch_percentiles_take_the_worst_datapoint_and_counts_add_up():

@@ -55,12 +55,16 @@ class RequestTelemetry:
             return
         started, cpu_started = time.perf_counter(), time.process_time()
         spans = timing.begin()
-        status = 500
+        status, streamed = 500, False
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streamed
             if message["type"] == "http.response.start":
                 status = message["status"]
+                streamed = any(
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in message.get("headers", ())
+                )
                 # what is known before the first byte (a stream's model time is not, yet)
                 found = timing.header(timing.figures(spans, started, time.perf_counter()))
                 headers = [
@@ -92,6 +96,16 @@ class RequestTelemetry:
             if limit_mb:
                 observe("MemoryUtilization", round(100 * memory_mb / limit_mb, 1))
             observe("CpuTime", (time.process_time() - cpu_started) * 1000)
+            # A stream's time to its first token; an answer from the cache has no model call and
+            # comes in one piece, so its first token is its whole latency.
+            first_token = timing.first(spans, timing.FIRST_TOKEN)
+            ttft_ms = (
+                None
+                if not streamed
+                else latency_ms
+                if first_token is None
+                else (first_token - started) * 1000
+            )
             await publish(
                 Minute(
                     service=self.service,
@@ -101,6 +115,7 @@ class RequestTelemetry:
                     cold_start=cold,
                     memory_mb=round(memory_mb, 1),
                     memory_limit_mb=limit_mb,
+                    ttft_ms=ttft_ms,
                     users_with_new_usage=take_users_with_usage(),
                 )
             )

@@ -388,7 +388,9 @@ async def stream(
             delta = choices[0].get("delta") or {}
             text, pieces = delta.get("content"), delta.get("tool_calls")
             if (text or pieces) and not parts and not calls:
-                observe("TimeToFirstToken", (time.perf_counter() - opened.started) * 1000, model=opened.model)
+                now = time.perf_counter()
+                observe("TimeToFirstToken", (now - opened.started) * 1000, model=opened.model)
+                timing.mark(timing.FIRST_TOKEN, now)
             if text:
                 parts.append(text)
                 yield text

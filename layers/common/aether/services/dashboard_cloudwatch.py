@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from aether.errors import ServiceUnavailable
 from aether.llm.catalog import MODELS
 from aether.services.dashboard_figures import availability, cache_figures, route_figures
 from aether.telemetry import NAMESPACE, logger
@@ -59,15 +60,25 @@ def _fetch(
 
 
 def cloudwatch_view(window_minutes: int, client: Any | None = None) -> dict[str, Any]:
-    """Per route and per model figures, and cache hit rate, over the window, from CloudWatch."""
-    if client is None:
-        import boto3
+    """Per route and per model figures, and cache hit rate, over the window, from CloudWatch.
 
-        client = boto3.client("cloudwatch")
+    ServiceUnavailable (503) when CloudWatch cannot be read: no credentials or region (as on a
+    developer's machine), no network, or an error answer such as a missing permission."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     end = datetime.now(UTC) + timedelta(minutes=1)  # EndTime is exclusive: keep the current minute
     start = end - timedelta(minutes=window_minutes + 1)
     sums, percentiles = _queries(window_minutes * 60)
-    values = _fetch(client, sums, start, end)
+    try:
+        if client is None:
+            import boto3
+
+            client = boto3.client("cloudwatch")
+        values = _fetch(client, sums, start, end)
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable(
+            f"CloudWatch cannot be read here ({type(exc).__name__}); use source=redis"
+        ) from exc
     try:
         values |= _fetch(client, percentiles, start, end, combine=max)
         have_percentiles = True

@@ -16,7 +16,7 @@ Severity = Literal["info", "warning", "critical"]
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
-    figure: str  # route_p95_ms, model_p95_ms, error_rate, cache_hit_rate, db_p95_ms
+    figure: str  # route_p95_ms, ttft_p95_ms, model_p95_ms, error_rate, cache_hit_rate, db_p95_ms
     above: float | None = None
     below: float | None = None
     severity: Severity = "warning"
@@ -33,7 +33,8 @@ class Alert:
 
 
 DEFAULT_RULES: tuple[Rule, ...] = (
-    Rule("api_p95", "route_p95_ms", above=500, severity="warning"),
+    Rule("api_p95", "route_p95_ms", above=500, severity="warning"),  # responses sent whole
+    Rule("stream_ttft_p95", "ttft_p95_ms", above=1000, severity="warning"),  # streamed: the first token
     Rule("model_p95", "model_p95_ms", above=5000, severity="warning"),
     Rule("error_rate", "error_rate", above=0.05, severity="critical"),
     Rule("cache_hit_rate", "cache_hit_rate", below=0.80, severity="info"),
@@ -47,8 +48,10 @@ def rules_from(raw: str) -> tuple[Rule, ...]:
 
 
 def _subjects(figure: str, view: dict[str, Any]) -> list[tuple[str, float | None]]:
-    if figure == "route_p95_ms":
-        return [(route, r["p95_ms"]) for route, r in view["routes"].items()]
+    if figure == "route_p95_ms":  # a stream's whole duration is the answer's length, not a delay
+        return [(route, r["p95_ms"]) for route, r in view["routes"].items() if r.get("kind") != "stream"]
+    if figure == "ttft_p95_ms":
+        return [(route, r["ttft_p95_ms"]) for route, r in view["routes"].items() if r.get("kind") == "stream"]
     if figure == "error_rate":
         return [(route, r["error_rate"]) for route, r in view["routes"].items() if r["count"]]
     if figure == "model_p95_ms":

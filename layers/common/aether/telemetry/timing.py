@@ -4,8 +4,9 @@ The request's middleware opens a list of spans (`begin`); the steps that wait fo
 outside the function add theirs (`span`, `add`): `cache` (Redis lookups of the answer cache),
 `quota` (the rate and budget round trips), `model` (the model call, to its last token), `db`
 (MongoDB commands, from pymongo's command events), `telemetry` (the live-minute write). Tasks a
-request starts copy its context, so they add to the same list. `figures` turns the spans into
-milliseconds per name, each the union of its spans (concurrent commands are not counted twice),
+request starts copy its context, so they add to the same list. A mark is an instant (`mark`: a
+streamed model call's first token) that `first` finds and `figures` leaves out. `figures` turns
+the spans into milliseconds per name, each the union of its spans (concurrent commands are not counted twice),
 plus `total` and `aether`: the total minus the union of every span, the function's own work.
 """
 
@@ -14,9 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-__all__ = ["add", "begin", "figures", "header", "span"]
+__all__ = ["FIRST_TOKEN", "add", "begin", "figures", "first", "header", "mark", "span"]
 
 Span = tuple[str, float, float]  # name, start, end (time.perf_counter)
+FIRST_TOKEN = "first_token"
 
 _spans: ContextVar[list[Span] | None] = ContextVar("aether_spans", default=None)
 
@@ -33,6 +35,16 @@ def add(name: str, start: float, end: float) -> None:
     spans = _spans.get()
     if spans is not None:
         spans.append((name, start, end))
+
+
+def mark(name: str, at: float) -> None:
+    """An instant of the request (a span of no length)."""
+    add(name, at, at)
+
+
+def first(spans: list[Span], name: str) -> float | None:
+    """The earliest instant of `name` among the spans, if any."""
+    return min((start for found, start, _ in spans if found == name), default=None)
 
 
 @contextmanager
