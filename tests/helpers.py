@@ -210,6 +210,8 @@ def running_local_api(env: dict[str, str]) -> Iterator[dict[str, str]]:
                 info["model"] = line
             elif line.startswith("Stream API ("):
                 info["stream_url"] = line.split()[-1]
+            elif line.startswith("Dashboard (open in a browser):"):
+                info["dashboard_sign_in"] = line.split()[-1]
             elif line.startswith("Stream API's app"):
                 info["stream_app_url"] = line.split()[-1]
             elif line.startswith("Listening on "):

@@ -24,14 +24,14 @@ def _serve(args: argparse.Namespace) -> None:
     auth = DevAuth(issuer=f"http://{args.host}:{args.port}")
     stream_api: LocalStreamApi | None = None
     try:
-        api = LocalApi(Path(args.template), auth, args.host, args.port, args.environments)
-        # The stream API's token authorizer, and the app behind it (its second lock), check the dev
-        # tokens against the runner's JWKS, as they check the identity provider's tokens on AWS.
+        # The Lambda authorizer, and the streamed app behind the stream API (its second lock), check
+        # the dev tokens against the runner's JWKS, as they check the identity provider's on AWS.
         token_settings = {
             "JWT_ISSUER": auth.issuer,
             "JWT_AUDIENCE": DEV_AUDIENCE,
-            "JWT_JWKS_URL": f"{api.url}{JWKS_PATH}",
+            "JWT_JWKS_URL": f"http://{args.host}:{args.port}{JWKS_PATH}",
         }
+        api = LocalApi(Path(args.template), auth, args.host, args.port, args.environments, token_settings)
         spec = read_stream_api(Path(args.template))
         if spec is not None:
             app = AdapterApp(spec.routes[0].function, free_port(), token_settings)
@@ -53,7 +53,11 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"Stream API's app (where the Lambda Web Adapter forwards): {stream_api.app.url}")
     print(f"Dev token (user):  {auth.sign('local-user')}")
     admin_group = os.environ.get("ADMIN_GROUP", "aether-admins")
-    print(f"Dev token (admin): {auth.sign('local-admin', groups=[admin_group])}")
+    admin_token = auth.sign("local-admin", groups=[admin_group])
+    print(f"Dev token (admin): {admin_token}")
+    # A sign-in link: the page swaps the token for a session cookie and drops it from the address.
+    page = f"{api.url}/api/ai/v4/performance/dashboard?format=html"
+    print(f"Dashboard (open in a browser): {page}&access_token={admin_token}")
     for number in range(1, args.dev_users + 1):  # one identity each, e.g. for a load test
         print(f"Dev token (user-{number}): {auth.sign(f'local-user-{number}')}")
     print("These tokens are signed by this process only and are not accepted by deployed functions.")

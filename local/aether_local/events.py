@@ -21,7 +21,9 @@ def http_api_event(
     path_parameters: dict[str, str],
     claims: dict[str, Any] | None,
     source_ip: str = "127.0.0.1",
+    lambda_context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`claims` are a JWT authorizer's, `lambda_context` a Lambda authorizer's (simple responses)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
     now = datetime.now(UTC)
@@ -55,6 +57,8 @@ def http_api_event(
     }
     if claims is not None:
         request_context["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    if lambda_context is not None:
+        request_context["authorizer"] = {"lambda": lambda_context}
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,

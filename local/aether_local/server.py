@@ -25,13 +25,22 @@ class _Server(ThreadingHTTPServer):
 
 class LocalApi:
     def __init__(
-        self, template: Path, auth: DevAuth, host: str = "127.0.0.1", port: int = 3000, environments: int = 4
+        self,
+        template: Path,
+        auth: DevAuth,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        environments: int = 4,
+        authorizer_environment: dict[str, str] | None = None,
     ) -> None:
         self.routes = read_template(template)
         self.auth = auth
         self.hosts: dict[str, FunctionHost] = {}
         for route in self.routes:
             self.hosts.setdefault(route.function.name, FunctionHost(route.function, environments))
+            if route.lambda_authorizer is not None:  # its checks need the runner's issuer and keys
+                spec = route.lambda_authorizer
+                self.hosts.setdefault(spec.name, FunctionHost(spec, environments, authorizer_environment))
         self.httpd = _Server((host, port), self._handler_class())
 
     @property
@@ -77,23 +86,41 @@ class LocalApi:
                     self._send(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
                     return
                 route, params = found
-                # A public route still gets the claims of a valid token (API Gateway would need an
-                # authorizer on the route for that; see the health route in ARCHITECTURE.md).
-                claims = api.auth.verify(self.headers.get("authorization"))
-                if route.authorized and claims is None:
-                    self._send(401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}')
-                    return
-                event = http_api_event(
-                    method=self.command,
-                    path=url.path,
-                    query=url.query,
-                    headers=dict(self.headers.items()),
-                    body=body,
-                    route_key=route.route_key,
-                    path_parameters=params,
-                    claims=claims,
-                    source_ip=self.client_address[0],
-                )
+
+                def request_event(
+                    claims: dict[str, Any] | None, context: dict[str, Any] | None
+                ) -> dict[str, Any]:
+                    return http_api_event(
+                        method=self.command,
+                        path=url.path,
+                        query=url.query,
+                        headers=dict(self.headers.items()),
+                        body=body,
+                        route_key=route.route_key,
+                        path_parameters=params,
+                        claims=claims,
+                        source_ip=self.client_address[0],
+                        lambda_context=context,
+                    )
+
+                claims, context = None, None
+                if route.lambda_authorizer is not None:
+                    # As the HTTP API asks a Lambda authorizer with no identity source: every request.
+                    asked = {**request_event(None, None), "type": "REQUEST", "identitySource": []}
+                    asked["routeArn"] = (
+                        f"arn:aws:execute-api:local:000000000000:local/$default/{self.command}{url.path}"
+                    )
+                    answer = api.hosts[route.lambda_authorizer.name].invoke(asked)
+                    if answer.get("isAuthorized") is not True:
+                        self._send(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
+                        return
+                    context = answer.get("context") or {}
+                else:
+                    claims = api.auth.verify(self.headers.get("authorization"))
+                    if route.authorized and claims is None:
+                        self._send(401, {"content-type": "application/json"}, b'{"message":"Unauthorized"}')
+                        return
+                event = request_event(claims, context)
                 response = api.hosts[route.function.name].invoke(event)
                 if "errorMessage" in response:  # the function raised: the HTTP API's own answer
                     self._send(

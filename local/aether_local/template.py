@@ -25,6 +25,7 @@ class Route:
     path: str
     function: FunctionSpec
     authorized: bool
+    lambda_authorizer: FunctionSpec | None = None  # an HTTP API route's Lambda (REQUEST) authorizer
 
     @property
     def route_key(self) -> str:
@@ -124,8 +125,22 @@ def read_stream_api(path: Path) -> StreamApiSpec | None:
     )
 
 
+def _lambda_authorizers(path: Path) -> dict[str, FunctionSpec]:
+    """The HTTP APIs' Lambda authorizers by name (`FunctionArn: !GetAtt Name.Arn`)."""
+    functions = _functions(path)
+    found = {}
+    for resource in _load(path)["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        for name, authorizer in resource["Properties"].get("Auth", {}).get("Authorizers", {}).items():
+            if "FunctionArn" in authorizer:
+                found[name] = functions[str(authorizer["FunctionArn"]).removesuffix(".Arn")][0]
+    return found
+
+
 def read_template(path: Path) -> list[Route]:
     routes: list[Route] = []
+    lambda_authorizers = _lambda_authorizers(path)
     for spec, props in _functions(path).values():
         for event in props.get("Events", {}).values():
             if event.get("Type") != "HttpApi":
@@ -138,6 +153,7 @@ def read_template(path: Path) -> list[Route]:
                     path=event_props["Path"],
                     function=spec,
                     authorized=auth != "NONE",
+                    lambda_authorizer=lambda_authorizers.get(auth or ""),
                 )
             )
     return routes

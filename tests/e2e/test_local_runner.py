@@ -68,6 +68,38 @@ def test_runner_enforces_auth_like_the_jwt_authorizer(local_api):
     assert set(body["checks"]) == {"mongodb", "redis", "model_provider"}
 
 
+def test_a_browser_signs_in_to_the_dashboard_with_a_link_and_keeps_a_session_cookie(local_api):
+    page = f"{local_api['url']}/api/ai/v4/performance/dashboard"
+    with httpx.Client(timeout=30) as browser:  # keeps cookies as a browser does
+        # Without a token or cookie the Lambda authorizer refuses, before the function runs.
+        assert browser.get(page, params={"format": "html"}).status_code == 403
+        signed_in = browser.get(local_api["dashboard_sign_in"])
+        assert signed_in.status_code == 303
+        assert (
+            signed_in.headers["location"] == "/api/ai/v4/performance/dashboard?format=html"
+        )  # token dropped
+        cookie = signed_in.headers["set-cookie"]
+        assert cookie.startswith(f"aether_session={local_api['admin']};")
+        for attribute in (
+            "HttpOnly",
+            "SameSite=strict",
+            "Path=/api/ai/v4/performance/dashboard",
+            "Max-Age=3600",
+        ):
+            assert attribute in cookie
+        shown = browser.get(page, params={"format": "html"})  # no Authorization header: the cookie
+        assert shown.status_code == 200 and "<svg" in shown.text
+    # A user's token makes no admin session; a cookie that is not a valid token opens nothing.
+    user = httpx.get(page, cookies={"aether_session": local_api["user"]}, timeout=30)
+    assert (user.status_code, user.json()["error"]["code"]) == (403, "forbidden")
+    assert httpx.get(page, cookies={"aether_session": "not.a.jwt"}, timeout=30).status_code == 403
+    # API clients keep the header.
+    assert (
+        httpx.get(page, headers={"authorization": f"Bearer {local_api['admin']}"}, timeout=30).status_code
+        == 200
+    )
+
+
 def test_unknown_route_is_404(local_api):
     status, body = _call(local_api, "GET", "/nope", token=local_api["user"])
     assert status == 404 and body == {"message": "Not Found"}

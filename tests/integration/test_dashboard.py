@@ -207,6 +207,27 @@ def test_cloudwatch_source_reads_the_same_figures_through_get_metric_data(monkey
     assert body["routes"]["chat/optimized"]["p95_ms"] is None
 
 
+def test_a_sign_in_link_sets_a_cookie_that_lives_no_longer_than_its_token():
+    import jwt
+
+    link = jwt.encode({"sub": "ops", "exp": int(time.time()) + 600}, "k" * 32, algorithm="HS256")
+    evt = event(
+        "GET",
+        "/performance/dashboard",
+        sub="ops",
+        groups=ADMIN,
+        query=f"format=html&window=60&access_token={link}",
+    )
+    evt["headers"]["x-forwarded-proto"] = "https"  # as API Gateway forwards an HTTPS request
+    response = function("dashboard").handler(evt, LambdaContext("dashboard", 1024, 29))
+    assert response["statusCode"] == 303
+    assert response["headers"]["location"] == "/api/ai/v4/performance/dashboard?format=html&window=60"
+    (cookie,) = response["cookies"]
+    max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))
+    assert 590 <= max_age <= 600  # the token's 10 minutes, not the session's hour
+    assert all(a in cookie for a in ("HttpOnly", "Secure", "SameSite=strict", f"aether_session={link};"))
+
+
 def test_cloudwatch_that_cannot_be_read_is_a_503_not_a_500(monkeypatch, tmp_path):
     # As on a developer's machine: no credentials anywhere, no instance metadata to ask.
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):

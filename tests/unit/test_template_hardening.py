@@ -50,16 +50,23 @@ def test_no_endpoint_of_the_template_answers_without_a_token(template):
     assert not {k for k in kinds if k.startswith(("AWS::ApiGateway", "AWS::ApiGatewayV2"))} | (
         kinds & {"AWS::Lambda::Url", "AWS::Serverless::SimpleTable"}
     )
-    # The HTTP API: a JWT authorizer by default, that no route turns off; no event creates an API
-    # of its own (an HttpApi event without ApiId would, with no authorizer).
+    # The HTTP API: a JWT authorizer by default, that no route turns off (a route may name another
+    # of the API's authorizers: the JWT one, or the Lambda authorizer function with no cache); no
+    # event creates an API of its own (an HttpApi event without ApiId would, with no authorizer).
     for api in http_apis.values():
         auth = api["Properties"]["Auth"]
         assert "JwtConfiguration" in auth["Authorizers"][auth["DefaultAuthorizer"]]
+        for authorizer in auth["Authorizers"].values():
+            assert "JwtConfiguration" in authorizer or (
+                authorizer["FunctionArn"] == {"Fn::GetAtt": "AuthorizerFunction.Arn"}
+                and authorizer["Identity"]["ReauthorizeEvery"] == 0  # no identity source: always asked
+            )
     events = [e for f in functions.values() for e in f["Properties"].get("Events", {}).values()]
     assert events and all(e["Type"] == "HttpApi" for e in events)
     for event in events:
-        assert event["Properties"]["ApiId"]["Ref"] in http_apis
-        assert event["Properties"].get("Auth", {}).get("Authorizer") in (None, "JwtAuthorizer")
+        api = http_apis[event["Properties"]["ApiId"]["Ref"]]
+        named = event["Properties"].get("Auth", {}).get("Authorizer")
+        assert named is None or named in api["Properties"]["Auth"]["Authorizers"]
     # The REST API: every method of every path requires its token authorizer.
     assert rest_apis
     for api in rest_apis.values():
@@ -74,11 +81,11 @@ def test_no_endpoint_of_the_template_answers_without_a_token(template):
         for operation in operations:
             assert operation["security"] and all(set(entry) <= authorizers for entry in operation["security"])
             assert all(entry for entry in operation["security"])  # an empty requirement means none
-    # Only API Gateway may invoke a function, and only from this stack's REST API.
+    # Only API Gateway may invoke a function, and only from this stack's APIs.
     for permission in of_type(template, "AWS::Lambda::Permission").values():
         props = permission["Properties"]
         assert props["Principal"] == "apigateway.amazonaws.com" and "FunctionUrlAuthType" not in props
-        assert "${StreamApi}/" in props["SourceArn"]["Fn::Sub"]
+        assert any(f"${{{api}}}/" in props["SourceArn"]["Fn::Sub"] for api in (*rest_apis, *http_apis))
 
 
 def test_the_streamed_routes_are_streamed_by_the_gateway(template):

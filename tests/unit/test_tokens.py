@@ -147,3 +147,38 @@ def test_the_authorizer_allows_a_valid_token_on_every_route_of_the_stage(configu
 def test_the_authorizer_answers_unauthorized_to_any_other_token(configured, authorization):
     with pytest.raises(Exception, match=r"^Unauthorized$"):  # the message API Gateway makes a 401 of
         authorize(authorization)
+
+
+def ask(**request: object) -> dict:
+    """The HTTP API's REQUEST authorizer event (payload 2.0) for the dashboard page."""
+    evt = {"version": "2.0", "type": "REQUEST", "routeArn": METHOD_ARN, "identitySource": [], **request}
+    return function("authorizer").handler(evt, None)
+
+
+def test_the_dashboard_authorizer_takes_a_link_then_the_header_then_the_session_cookie(configured):
+    admin, user = token(sub="ada", **{"cognito:groups": ["aether-admins"]}), token(sub="bob")
+    answer = ask(cookies=["theme=dark", f"aether_session={admin}"])
+    assert answer["isAuthorized"] is True
+    assert answer["context"]["sub"] == "ada" and answer["context"]["cognito:groups"] == "aether-admins"
+    assert (
+        ask(headers={"authorization": f"Bearer {user}"}, cookies=[f"aether_session={admin}"])["context"][
+            "sub"
+        ]
+        == "bob"
+    )
+    link = ask(queryStringParameters={"access_token": admin}, headers={"authorization": f"Bearer {user}"})
+    assert link["context"]["sub"] == "ada"  # the token being exchanged is the one checked
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {},
+        {"cookies": ["aether_session=not.a.jwt"]},
+        {"cookies": ["other=x"]},
+        {"headers": {"authorization": "Basic x"}},
+    ],
+    ids=["nothing", "bad-cookie", "other-cookie", "not-bearer"],
+)
+def test_the_dashboard_authorizer_refuses_anything_else(configured, request_):
+    assert ask(**request_) == {"isAuthorized": False, "context": {}}

@@ -21,7 +21,12 @@ from aether.settings import get_settings
 if TYPE_CHECKING:
     import jwt
 
-__all__ = ["bearer_claims", "verified_claims"]
+__all__ = ["SESSION_COOKIE", "SESSION_MAX_S", "bearer_claims", "verified_claims"]
+
+# The dashboard's browser sign-in: an admin's token kept in an HttpOnly cookie of this name for at
+# most SESSION_MAX_S (never past the token's own expiry), read by the HTTP API's Lambda authorizer.
+SESSION_COOKIE = "aether_session"
+SESSION_MAX_S = 3600
 
 
 @cache

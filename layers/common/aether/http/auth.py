@@ -1,6 +1,7 @@
 """The caller's identity, taken only from verified claims.
 
-Behind the HTTP API those are the JWT authorizer's, in the event. Behind the stream API the app
+Behind the HTTP API those are the JWT authorizer's, or for the dashboard page the Lambda
+authorizer's context (the same claims), in the event. Behind the stream API the app
 runs under the Lambda Web Adapter, which passes no authorizer's claims the app could trust, so it
 verifies the bearer token itself with the same settings (aether.tokens), after the gateway's
 token authorizer did.
@@ -48,7 +49,8 @@ async def _maybe_principal(request: Request) -> Principal | None:
         # bearer token itself.
         claims = await verified_claims(request.headers.get("authorization")) or {}
     else:
-        claims = event.get("requestContext", {}).get("authorizer", {}).get("jwt", {}).get("claims") or {}
+        authorizer = event.get("requestContext", {}).get("authorizer", {})
+        claims = authorizer.get("jwt", {}).get("claims") or authorizer.get("lambda") or {}
     return principal_from_claims(claims)
 
 

@@ -57,7 +57,7 @@ def view_from_totals(totals: dict[str, float]) -> dict[str, Any]:
             "calls": sum(counts.values()),
             "tokens_in": int(total(f"model|{model}|TokensIn")),
             "tokens_out": int(total(f"model|{model}|TokensOut")),
-            "cost_usd": round(total(f"model|{model}|CostUSD"), 6),
+            "cost_usd": total(f"model|{model}|CostUSD"),  # unrounded, so the sums shown agree
         }
         for (kind, model), counts in buckets.items()
         if kind == "model"
@@ -91,7 +91,7 @@ def _totals(view: dict[str, Any]) -> dict[str, Any]:
         "errors_5xx": sum(r["errors_5xx"] for r in routes),
         "model_calls": sum(m["calls"] for m in models),
         "tokens": sum(m["tokens_in"] + m["tokens_out"] for m in models),
-        "cost_usd": round(sum(m["cost_usd"] for m in models), 6),
+        "cost_usd": sum(m["cost_usd"] for m in models),
         "cold_starts": sum(f["cold_starts"] for f in functions),
     }
 

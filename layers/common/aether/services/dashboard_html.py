@@ -15,7 +15,7 @@ __all__ = ["REFRESH_S", "WINDOWS", "count", "mb", "ms", "pct", "render", "usd"]
 REFRESH_S = 30
 WINDOWS = {"1 h": 60, "24 h": 1440, "7 d": 10080}
 _COLORS = ("#2f6fde", "#d9822b", "#c23030", "#0f9960", "#7157d9", "#8a9ba8", "#29a634", "#db2c6f")
-_W, _H, _LEFT, _TOP, _BOTTOM = 640, 190, 64, 12, 24
+_W, _H, _LEFT, _TOP, _BOTTOM = 520, 180, 70, 12, 24
 
 _STYLE = """
 *{box-sizing:border-box}
@@ -95,8 +95,10 @@ def _chart(
     unit: str,
     top: float | None = None,
     note: str = "",
+    summed: bool = False,
 ) -> str:
-    """A card with one line per series over the window's points; `top` fixes the scale's top."""
+    """A card with one line per series over the window's points; `top` fixes the scale's top. The
+    legend gives each series' latest value, or with `summed` (counts, money) its window total."""
     fmt = _FORMATS[unit]
     known = [v for values in lines.values() for v in values if v is not None]
     top = top if top else _top(known, unit)
@@ -114,16 +116,16 @@ def _chart(
         level = _TOP + plot_h * (1 - fraction)
         parts.append(f'<line x1="{_LEFT}" x2="{_W - 8}" y1="{level:.1f}" y2="{level:.1f}" stroke="#e3e6ea"/>')
         parts.append(
-            f'<text x="{_LEFT - 6}" y="{level + 4:.1f}" font-size="11" text-anchor="end" fill="#5c6570">'
+            f'<text x="{_LEFT - 6}" y="{level + 4:.1f}" font-size="12" text-anchor="end" fill="#5c6570">'
             f"{escape(fmt(top * fraction))}</text>"
         )
     if times:
         for i, anchor in ((0, "start"), (len(times) - 1, "end")):
             parts.append(
-                f'<text x="{x(i):.1f}" y="{_H - 6}" font-size="11" text-anchor="{anchor}" fill="#5c6570">'
+                f'<text x="{x(i):.1f}" y="{_H - 6}" font-size="12" text-anchor="{anchor}" fill="#5c6570">'
                 f"{_clock(times[i], step_s)}</text>"
             )
-    legend = []
+    legend = [f'<span class="note">{"window total" if summed else "latest"}:</span>']
     for (label, values), color in zip(lines.items(), _COLORS * 4, strict=False):
         runs: list[list[str]] = [[]]
         for i, value in enumerate(values):
@@ -138,10 +140,9 @@ def _chart(
             elif run:
                 points = " ".join(run)
                 parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.6"/>')
-        latest = next((v for v in reversed(values) if v is not None), None)
-        legend.append(
-            f'<span><i style="background:{color}"></i>{escape(label)}: {escape(fmt(latest))}</span>'
-        )
+        seen = [v for v in values if v is not None]
+        shown = sum(seen) if summed and seen else (seen[-1] if seen else None)
+        legend.append(f'<span><i style="background:{color}"></i>{escape(label)}: {escape(fmt(shown))}</span>')
     if not known:
         parts.append(
             f'<text x="{_LEFT + plot_w / 2:.0f}" y="{_TOP + plot_h / 2:.0f}" font-size="12" '
@@ -174,6 +175,7 @@ def _charts(view: dict[str, Any]) -> list[str]:
             step,
             {"requests": series["requests"], "4xx": series["errors_4xx"], "5xx": series["errors_5xx"]},
             "count",
+            summed=True,
         )
     ]
     for route, quantiles in series["latency_ms"].items():
@@ -184,8 +186,8 @@ def _charts(view: dict[str, Any]) -> list[str]:
         )
     charts += [
         _chart("cache", "Cache hit rate per tier", times, step, series["cache_hit_rate"], "pct", top=1.0),
-        _chart("tokens", f"Tokens per {per}, per model", times, step, series["tokens"], "count"),
-        _chart("cost", f"Cost per {per}, per model", times, step, series["cost_usd"], "usd"),
+        _chart("tokens", f"Tokens per {per}, per model", times, step, series["tokens"], "count", summed=True),
+        _chart("cost", f"Cost per {per}, per model", times, step, series["cost_usd"], "usd", summed=True),
     ]
     limits = {name: f["memory_limit_mb"] for name, f in view["functions"].items() if f["memory_limit_mb"]}
     charts.append(
@@ -209,6 +211,7 @@ def _charts(view: dict[str, Any]) -> list[str]:
             step,
             {"cold starts": series["cold_starts"]},
             "count",
+            summed=True,
         )
     )
     return charts
@@ -223,11 +226,11 @@ def _tiles(view: dict[str, Any]) -> str:
         ("availability (no 5xx)", pct(business["availability"])),
         ("model calls", count(totals["model_calls"])),
         ("tokens", count(totals["tokens"])),
-        ("model cost", usd(totals["cost_usd"])),
+        ("model cost in the window", usd(totals["cost_usd"])),
         ("cache hit rate", pct(view["cache"]["hit_rate"])),
         ("cold starts", count(totals["cold_starts"])),
         ("active users this month", count(business["active_users_month"])),
-        ("cost this month", usd(business["cost_month_usd"])),
+        ("cost this month (usage records)", usd(business["cost_month_usd"])),
     ]
     return "".join(f'<div class="tile"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in tiles)
 

@@ -1,0 +1,54 @@
+"""The dashboard's browser sign-in: a sign-in link's token exchanged for a session cookie.
+
+An admin opens the dashboard page once with `access_token=<token>` (the link the local runner
+prints, or one made with the identity provider's token). The HTTP API's Lambda authorizer has
+checked that token before the function runs; the function answers 303 to the same page without
+it, setting the token as an HttpOnly, SameSite=Strict cookie (Secure behind HTTPS) scoped to the
+page's path, for at most SESSION_MAX_S and never past the token's expiry. The page's reloads then
+carry the cookie, which the authorizer checks on every request like a bearer token. The token
+stays in the browser's history as part of the link: give sign-in links short-lived tokens.
+"""
+
+import base64
+import json
+import re
+import time
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+
+from aether.errors import BadRequest
+from aether.tokens import SESSION_COOKIE, SESSION_MAX_S
+
+__all__ = ["signed_in"]
+
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # what a cookie may carry as is
+
+
+def _expires(token: str) -> float:
+    """The token's `exp` (its signature was checked by the authorizer); now when unreadable."""
+    try:
+        payload = token.split(".")[1]
+        return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return time.time()
+
+
+def signed_in(request: Request, token: str) -> RedirectResponse:
+    """303 to the same page without the token, which becomes the session cookie."""
+    if not _JWT.fullmatch(token):
+        raise BadRequest("access_token is not a JSON Web Token", param="access_token")
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "access_token"])
+    response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max(0, int(min(SESSION_MAX_S, _expires(token) - time.time()))),
+        path=request.url.path,
+        secure=request.headers.get("x-forwarded-proto") == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    response.headers["cache-control"] = "no-store"
+    return response
