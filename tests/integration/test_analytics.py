@@ -188,6 +188,32 @@ def test_figures_by_day_model_agent_task_and_tier_with_cost_analysis_and_savings
     assert sixty["summary"]["requests"] == 5 and sixty["summary"]["cost_usd"] == 1.112
 
 
+def test_every_breakdown_adds_up_to_the_summary(db, user):
+    # Given a multi-agent request across two models and two agents, chat requests, a cache hit
+    now = datetime.now(UTC)
+    db.usage.insert_many(
+        [
+            usage(user, now, "m", "atlas", LARGE, tokens=(300, 120), cost=0.03, latency=900, task="design"),
+            usage(user, now, "m", "dev", SMALL, tokens=(200, 80), cost=0.002, latency=200, task="code"),
+            usage(user, now, "m", "sage", LARGE, tokens=(500, 60), cost=0.02, latency=700, task="planning"),
+            usage(user, now, "x", "dev", SMALL, tokens=(90, 30), cost=0.001, latency=120, task="code"),
+            usage(user, now, "y", "quinn", SMALL, latency=5, hit="l2", task="testing"),
+        ]
+    )
+    status, body = analytics(user)
+    assert status == 200, body
+    summary = body["summary"]
+    assert summary["requests"] == 3
+    additive = ("model_calls", "cache_hits", "prompt_tokens", "completion_tokens", "cost_usd")
+    for breakdown in ("by_day", "by_model", "by_agent", "by_task", "by_tier"):
+        for name in additive:
+            total = sum(group[name] for group in body[breakdown])
+            assert total == pytest.approx(summary[name]), (breakdown, name)
+    # A request counts once in each group it touched: per day it adds up, per model it may not.
+    assert sum(day["requests"] for day in body["by_day"]) == summary["requests"]
+    assert sum(model["requests"] for model in body["by_model"]) == 4  # "m" used both models
+
+
 def test_another_users_usage_is_never_counted(db, user):
     now = datetime.now(UTC)
     db.usage.insert_many(

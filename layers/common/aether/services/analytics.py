@@ -30,6 +30,11 @@ MIN_ANSWERS_FOR_HIT_RATE = 10  # ...judged only after this many answers
 
 
 class Figures(BaseModel):
+    """A group's figures. Every count and sum but `requests` adds up across a breakdown to the
+    summary's; `requests` counts a request once in each group it touched (a multi-agent request
+    in each of its models and agents), and the latencies are per usage record, so a model's p95
+    can be above the summary's."""
+
     requests: int  # distinct request ids
     model_calls: int  # usage records answered by a model
     cache_hits: int  # usage records answered from the cache
