@@ -3,13 +3,14 @@ its execution environments (aether_local.lambda_host), as many at once as `--env
 
 import base64
 import json
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from aether_local.devauth import DevAuth
 from aether_local.events import http_api_event
+from aether_local.http_server import Handler, Served, Server
 from aether_local.lambda_host import FunctionHost
 from aether_local.template import Route, read_template
 
@@ -18,12 +19,7 @@ __all__ = ["JWKS_PATH", "LocalApi"]
 JWKS_PATH = "/.well-known/jwks.json"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # the listen backlog (socketserver's default, 5, refused bursts)
-
-
-class LocalApi:
+class LocalApi(Served):
     def __init__(
         self,
         template: Path,
@@ -41,12 +37,7 @@ class LocalApi:
             if route.lambda_authorizer is not None:  # its checks need the runner's issuer and keys
                 spec = route.lambda_authorizer
                 self.hosts.setdefault(spec.name, FunctionHost(spec, environments, authorizer_environment))
-        self.httpd = _Server((host, port), self._handler_class())
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self.httpd = Server((host, port), self._handler_class())
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -55,25 +46,15 @@ class LocalApi:
                 return route, params
         return None
 
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever()
-
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.stop_serving()
         for host in self.hosts.values():
             host.close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class RequestHandler(Handler):
             def _handle(self) -> None:
                 url = urlsplit(self.path)
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -146,4 +127,4 @@ class LocalApi:
                 lines += [f"set-cookie: {c}" for c in cookies]
                 self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
-        return Handler
+        return RequestHandler

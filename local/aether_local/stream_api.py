@@ -20,12 +20,12 @@ import subprocess
 import sys
 import time
 from contextlib import suppress
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from threading import Lock
-from typing import Any
 from urllib.parse import urlsplit
 
+from aether_local.http_server import Handler, Served, Server
 from aether_local.lambda_host import FunctionHost
 from aether_local.template import FunctionSpec, Route, StreamApiSpec
 
@@ -67,12 +67,7 @@ class AdapterApp:
             self._process.wait(10)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-
-
-class LocalStreamApi:
+class LocalStreamApi(Served):
     def __init__(
         self,
         spec: StreamApiSpec,
@@ -87,12 +82,7 @@ class LocalStreamApi:
         self._token_pattern = re.compile(spec.token_pattern)
         self._allowed: dict[str, float] = {}  # token -> when API Gateway's cached answer lapses
         self._allowed_lock = Lock()
-        self.httpd = _Server((host, port), self._handler_class())
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self.httpd = Server((host, port), self._handler_class())
 
     def find(self, method: str, path: str) -> Route | None:
         return next((route for route in self.spec.routes if route.match(method, path) is not None), None)
@@ -116,25 +106,15 @@ class LocalStreamApi:
             self._allowed[authorization] = time.monotonic() + self.spec.cache_ttl_s
         return None
 
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever()
-
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.stop_serving()
         self.authorizer.close()
         self.app.close()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class RequestHandler(Handler):
             def _handle(self) -> None:
                 path = urlsplit(self.path).path
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
@@ -186,7 +166,7 @@ class LocalStreamApi:
                 finally:
                     upstream.close()
 
-        return Handler
+        return RequestHandler
 
 
 def _covers(resource: object, method_arn: str) -> bool:
