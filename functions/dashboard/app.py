@@ -6,7 +6,7 @@ from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from aether.http import API_PREFIX, AdminPrincipal, CurrentPrincipal, create_app, lambda_handler
-from aether.http.session import signed_in
+from aether.http.session import signed_in, signed_out
 from aether.services import dashboard as service
 from aether.services.health import health
 
@@ -21,9 +21,12 @@ async def performance_dashboard(
     source: Literal["redis", "cloudwatch"] = "redis",
     format: Literal["json", "html"] = "json",
     access_token: str | None = Query(None, description="a sign-in link's token, exchanged for a cookie"),
+    sign_out: bool = Query(False, description="end the browser's session: its cookie is deleted"),
 ) -> dict[str, Any] | HTMLResponse | RedirectResponse:
     if access_token is not None:
         return signed_in(request, access_token)
+    if sign_out:
+        return signed_out(request)
     view = await service.dashboard(window, source)
     return HTMLResponse(service.render_html(view)) if format == "html" else view
 

@@ -89,6 +89,9 @@ def test_a_browser_signs_in_to_the_dashboard_with_a_link_and_keeps_a_session_coo
             assert attribute in cookie
         shown = browser.get(page, params={"format": "html"})  # no Authorization header: the cookie
         assert shown.status_code == 200 and "<svg" in shown.text
+        assert browser.get(page, params={"sign_out": "true"}).status_code == 200
+        assert "aether_session" not in browser.cookies  # deleted: the page is closed again
+        assert browser.get(page, params={"format": "html"}).status_code == 403
     # A user's token makes no admin session; a cookie that is not a valid token opens nothing.
     user = httpx.get(page, cookies={"aether_session": local_api["user"]}, timeout=30)
     assert (user.status_code, user.json()["error"]["code"]) == (403, "forbidden")

@@ -7,6 +7,7 @@ it, setting the token as an HttpOnly, SameSite=Strict cookie (Secure behind HTTP
 page's path, for at most SESSION_MAX_S and never past the token's expiry. The page's reloads then
 carry the cookie, which the authorizer checks on every request like a bearer token. The token
 stays in the browser's history as part of the link: give sign-in links short-lived tokens.
+`sign_out=true` deletes the cookie.
 """
 
 import base64
@@ -16,12 +17,12 @@ import time
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from aether.errors import BadRequest
 from aether.tokens import SESSION_COOKIE, SESSION_MAX_S
 
-__all__ = ["signed_in"]
+__all__ = ["signed_in", "signed_out"]
 
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # what a cookie may carry as is
 
@@ -45,6 +46,22 @@ def signed_in(request: Request, token: str) -> RedirectResponse:
         SESSION_COOKIE,
         token,
         max_age=max(0, int(min(SESSION_MAX_S, _expires(token) - time.time()))),
+        path=request.url.path,
+        secure=request.headers.get("x-forwarded-proto") == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def signed_out(request: Request) -> HTMLResponse:
+    """A page saying so, with the session cookie deleted."""
+    response = HTMLResponse(
+        "<!doctype html><title>Signed out</title><p>Signed out of the Aether dashboard.</p>"
+    )
+    response.delete_cookie(
+        SESSION_COOKIE,
         path=request.url.path,
         secure=request.headers.get("x-forwarded-proto") == "https",
         httponly=True,

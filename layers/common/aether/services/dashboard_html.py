@@ -274,7 +274,7 @@ def render(view: dict[str, Any]) -> str:
         f"<style>{_STYLE}</style></head><body>"
         f"<header><h1>Aether, last {escape(span)}</h1><nav>{links}</nav>"
         f'<span class="note">source {escape(source)}; generated {escape(view["generated_at"][:19])} UTC; '
-        f"refreshes every {REFRESH_S} s</span></header>"
+        f'refreshes every {REFRESH_S} s; <a href="?sign_out=true">sign out</a></span></header>'
         f'<div class="tiles">{_tiles(view)}</div>'
         f'<div class="grid">{"".join(_charts(view))}{_routes_table(view)}{_lists(view)}</div>'
         "</body></html>"
