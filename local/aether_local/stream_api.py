@@ -148,8 +148,12 @@ class LocalStreamApi(Served):
                 )
                 try:
                     headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                    upstream.request(self.command, self.path, body=body, headers=headers)
-                    response = upstream.getresponse()
+                    try:
+                        upstream.request(self.command, self.path, body=body, headers=headers)
+                        response = upstream.getresponse()
+                    except (OSError, http.client.HTTPException):  # the app is gone: the gateway's 502
+                        self._answer(502, b'{"message":"Internal server error"}')
+                        return
                     self.send_response_only(response.status)  # the app's own date and server headers follow
                     sized = response.getheader("content-length") is not None
                     for name, value in response.getheaders():
