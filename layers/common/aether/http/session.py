@@ -14,6 +14,7 @@ import base64
 import json
 import re
 import time
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -36,21 +37,26 @@ def _expires(token: str) -> float:
         return time.time()
 
 
+def _cookie(request: Request) -> dict[str, Any]:
+    """The session cookie's attributes, the same to set it and to delete it."""
+    secure = request.headers.get("x-forwarded-proto") == "https"
+    return {
+        "key": SESSION_COOKIE,
+        "path": request.url.path,
+        "secure": secure,
+        "httponly": True,
+        "samesite": "strict",
+    }
+
+
 def signed_in(request: Request, token: str) -> RedirectResponse:
     """303 to the same page without the token, which becomes the session cookie."""
     if not _JWT.fullmatch(token):
         raise BadRequest("access_token is not a JSON Web Token", param="access_token")
     query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "access_token"])
     response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=max(0, int(min(SESSION_MAX_S, _expires(token) - time.time()))),
-        path=request.url.path,
-        secure=request.headers.get("x-forwarded-proto") == "https",
-        httponly=True,
-        samesite="strict",
-    )
+    max_age = max(0, int(min(SESSION_MAX_S, _expires(token) - time.time())))
+    response.set_cookie(value=token, max_age=max_age, **_cookie(request))
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -60,12 +66,6 @@ def signed_out(request: Request) -> HTMLResponse:
     response = HTMLResponse(
         "<!doctype html><title>Signed out</title><p>Signed out of the Aether dashboard.</p>"
     )
-    response.delete_cookie(
-        SESSION_COOKIE,
-        path=request.url.path,
-        secure=request.headers.get("x-forwarded-proto") == "https",
-        httponly=True,
-        samesite="strict",
-    )
+    response.delete_cookie(**_cookie(request))
     response.headers["cache-control"] = "no-store"
     return response

@@ -153,7 +153,6 @@ class Window:
     Every point of the window is there, an empty one for a minute or hour without requests. The
     totals add the points' counts; levels (memory) are the highest of any point."""
 
-    minutes: int
     step_s: int
     points: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     totals: dict[str, float] = field(default_factory=dict)
@@ -172,7 +171,7 @@ async def read_window(minutes: int, now: float | None = None) -> Window | None:
         hours = -(-minutes // 60)
         step_s, starts = 3600, list(range(current // 60 - hours + 1, current // 60 + 1))
         keys = [_hour_key(h) for h in starts]
-    window = Window(minutes, step_s)
+    window = Window(step_s)
     totals: defaultdict[str, float] = defaultdict(float)
     for first in range(0, len(keys), _READ_BATCH):
         batch = keys[first : first + _READ_BATCH]
