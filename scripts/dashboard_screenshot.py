@@ -16,13 +16,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from aether_local.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -38,12 +39,6 @@ CHROMIUM_FLAGS = [  # no background traffic: this machine's network is closed
     "--disable-sync",
     "--hide-scrollbars",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(url: str, token: str, body: dict | None = None) -> int:
